@@ -1,0 +1,93 @@
+"""Callbacks: iteration-based checkpoints and sample grids with attention heatmaps."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from ugatit.visualize import sample_grid, save_grid
+
+log = logging.getLogger(__name__)
+
+
+class IterationCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose period and file names count iterations (batches).
+
+    Lightning's global_step grows by one per optimizer step, i.e. by two per iteration here, so
+    ``every_n_iterations`` is translated once the optimizers exist; ``{iteration}`` is available
+    in ``filename``.
+    """
+
+    def __init__(self, every_n_iterations: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.every_n_iterations = every_n_iterations
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.every_n_iterations:
+            self._every_n_train_steps = self.every_n_iterations * max(1, len(trainer.optimizers))
+
+    def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
+        candidates = super()._monitor_candidates(trainer)
+        candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", 0))
+        return candidates
+
+
+class SampleGrid(pl.Callback):
+    """Every ``every_n_iterations`` (and at the end of training) renders the fixed validation
+    images through both generators under no_grad, saves ``dirpath/iter_XXXXXXX.png`` and sends
+    the grid to every logger that can take images."""
+
+    def __init__(self, dirpath: str, every_n_iterations: int = 500, n_samples: int = 4) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations = every_n_iterations
+        self.n_samples = n_samples
+        self.last_saved: Path | None = None
+
+    def _fixed_batch(self, trainer: pl.Trainer, device: torch.device) -> dict[str, torch.Tensor]:
+        dataset = trainer.datamodule.val_dataset
+        items = [dataset[i] for i in range(min(self.n_samples, len(dataset)))]
+        return {k: torch.stack([item[k] for item in items]).to(device) for k in ("a", "b")}
+
+    def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:
+        if not trainer.is_global_zero:
+            return None
+        batch = self._fixed_batch(trainer, pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                grid = sample_grid(pl_module.translate_all(batch["a"], batch["b"]))
+        finally:
+            pl_module.train(was_training)
+        iteration = getattr(pl_module, "iteration", trainer.global_step)
+        path = save_grid(grid, self.dirpath / f"iter_{iteration:07d}.png")
+        self.last_saved = path
+        for logger in trainer.loggers:
+            _log_image(logger, grid, iteration)
+        return path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        iteration = getattr(pl_module, "iteration", trainer.global_step)
+        if self.every_n_iterations and iteration % self.every_n_iterations == 0:
+            self.render(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        iteration = getattr(pl_module, "iteration", trainer.global_step)
+        if self.last_saved is None or not self.last_saved.name.endswith(f"{iteration:07d}.png"):
+            self.render(trainer, pl_module)
+        if self.last_saved is not None:
+            log.info("Sample grid: %s", self.last_saved)
+
+
+def _log_image(logger: Any, grid: torch.Tensor, iteration: int) -> None:
+    """Send the grid to TensorBoard or wandb; loggers without images (CSV) are skipped."""
+    experiment = getattr(logger, "experiment", None)
+    if hasattr(logger, "log_image"):  # wandb
+        logger.log_image(key="samples", images=[grid], step=iteration)
+    elif hasattr(experiment, "add_image"):  # tensorboard
+        experiment.add_image("samples", grid, global_step=iteration)

@@ -1,0 +1,254 @@
+"""The one LightningModule: two generators, two discriminator sets, one training step for every method.
+
+Each iteration generates both directions once, trains the discriminators on the detached fakes
+(through the image pool when configured), then trains the generators reusing the same fakes, then
+runs the generators' post-step hooks (U-GAT-IT's rho clipping). Terms whose weight is 0 or whose
+network outputs are None are skipped, so CycleGAN and U-GAT-IT differ only in networks and weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ugatit.image_pool import ImagePool
+from ugatit.losses import discriminator_adv_loss, generator_adv_loss, generator_cam_loss, l1
+from ugatit.nets.outputs import GeneratorOutput
+from ugatit.settings import (
+    LossSettings,
+    OptimizerSettings,
+    ScheduleSettings,
+    parse_settings,
+)
+
+
+def _plain(config: Any) -> Any:
+    """Hydra hands over DictConfigs; checkpoints should hold plain containers."""
+    if isinstance(config, DictConfig):
+        return OmegaConf.to_container(config, resolve=True)
+    return config
+
+
+class TranslationModule(pl.LightningModule):
+    """Unpaired translation between domains A and B.
+
+    ``generator`` and ``discriminator`` are Hydra configs (``_target_`` + arguments) built twice,
+    once per direction/domain, so a checkpoint alone is enough to rebuild the model.
+    """
+
+    def __init__(
+        self,
+        generator: Mapping[str, Any],
+        discriminator: Mapping[str, Any],
+        loss: Mapping[str, Any] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        schedule: Mapping[str, Any] | None = None,
+        pool_size: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        generator, discriminator = _plain(generator), _plain(discriminator)
+        loss, optimizer, schedule = _plain(loss), _plain(optimizer), _plain(schedule)
+        self.save_hyperparameters(
+            {
+                "generator": generator,
+                "discriminator": discriminator,
+                "loss": loss,
+                "optimizer": optimizer,
+                "schedule": schedule,
+                "pool_size": pool_size,
+                "seed": seed,
+            }
+        )
+        self.loss_settings = parse_settings(LossSettings, loss, "loss")
+        self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
+        self.schedule_settings = parse_settings(ScheduleSettings, schedule, "schedule")
+
+        self.generator_ab: nn.Module = hydra.utils.instantiate(generator)
+        self.generator_ba: nn.Module = hydra.utils.instantiate(generator)
+        # discriminator_a judges domain A (real A vs G_BA's fakes), discriminator_b domain B.
+        self.discriminator_a: nn.Module = hydra.utils.instantiate(discriminator)
+        self.discriminator_b: nn.Module = hydra.utils.instantiate(discriminator)
+
+        self.pool_a = ImagePool(pool_size, seed=seed)
+        self.pool_b = ImagePool(pool_size, seed=seed + 1)
+        self.iteration = 0  # completed training iterations (batches), saved in checkpoints
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def total_iterations(self) -> int:
+        return self.schedule_settings.total_iterations(self.trainer.num_training_batches)
+
+    def lr_factor(self, iteration: int) -> float:
+        """1 until ``decay_start`` of training, then linear to 0 at the last iteration."""
+        if iteration == 0:
+            return 1.0
+        total = self.total_iterations
+        start = int(self.schedule_settings.decay_start * total)
+        if iteration < start:
+            return 1.0
+        return max(0.0, 1.0 - (iteration - start) / max(1, total - start))
+
+    def configure_optimizers(self):
+        s = self.optimizer_settings
+        generators = itertools.chain(self.generator_ab.parameters(), self.generator_ba.parameters())
+        discriminators = itertools.chain(
+            self.discriminator_a.parameters(), self.discriminator_b.parameters()
+        )
+        opt_g = torch.optim.Adam(generators, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
+        opt_d = torch.optim.Adam(
+            discriminators, lr=s.d_lr or s.lr, betas=s.betas, weight_decay=s.weight_decay
+        )
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, image: Tensor, direction: str = "a2b") -> GeneratorOutput:
+        """Translate ``image`` (in [-1, 1]) A->B (``a2b``) or B->A (``b2a``)."""
+        if direction not in ("a2b", "b2a"):
+            raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}.")
+        generator = self.generator_ab if direction == "a2b" else self.generator_ba
+        return generator(image)
+
+    # ------------------------------------------------------------------ training
+    def _discriminator_loss(
+        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        mode = self.loss_settings.gan_mode
+        fake_a = self.pool_a.query(fake_a.detach())
+        fake_b = self.pool_b.query(fake_b.detach())
+        d_a = discriminator_adv_loss(self.discriminator_a(real_a), self.discriminator_a(fake_a), mode)
+        d_b = discriminator_adv_loss(self.discriminator_b(real_b), self.discriminator_b(fake_b), mode)
+        w = self.loss_settings
+        total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
+        return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
+
+    def _generator_loss(
+        self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Adversarial, cycle, identity and CAM terms over both directions (skipping zero weights)."""
+        w = self.loss_settings
+        mode = w.gan_mode
+        terms: dict[str, Tensor] = {}
+        weighted: list[Tensor] = []
+
+        if w.adv_weight > 0:
+            adv = generator_adv_loss(self.discriminator_a(fake_a.image), mode) + generator_adv_loss(
+                self.discriminator_b(fake_b.image), mode
+            )
+            terms["g_adv"] = adv
+            weighted.append(w.adv_weight * adv)
+
+        if w.cycle_weight > 0:
+            rec_a = self.generator_ba(fake_b.image).image
+            rec_b = self.generator_ab(fake_a.image).image
+            cycle = l1(rec_a, real_a) + l1(rec_b, real_b)
+            terms["g_cycle"] = cycle
+            weighted.append(w.cycle_weight * cycle)
+
+        has_cam = fake_a.cam_logit is not None and fake_b.cam_logit is not None
+        if w.identity_weight > 0 or (w.cam_weight > 0 and has_cam):
+            # Each generator applied to its own target domain: identity for images, "not my
+            # source" for the CAM classifier.
+            id_a = self.generator_ba(real_a)
+            id_b = self.generator_ab(real_b)
+            if w.identity_weight > 0:
+                identity = l1(id_a.image, real_a) + l1(id_b.image, real_b)
+                terms["g_identity"] = identity
+                weighted.append(w.identity_weight * identity)
+            if w.cam_weight > 0 and has_cam:
+                cam = generator_cam_loss(fake_a.cam_logit, id_a.cam_logit) + generator_cam_loss(
+                    fake_b.cam_logit, id_b.cam_logit
+                )
+                terms["g_cam"] = cam
+                weighted.append(w.cam_weight * cam)
+
+        total = torch.stack(weighted).sum()
+        terms["g_total"] = total
+        return total, terms
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        real_a, real_b = batch["a"], batch["b"]
+        opt_g, opt_d = self.optimizers()
+
+        fake_b = self.generator_ab(real_a)
+        fake_a = self.generator_ba(real_b)
+
+        self.toggle_optimizer(opt_d)
+        d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a.image, fake_b.image)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a, fake_b)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        for generator in (self.generator_ab, self.generator_ba):
+            hook = getattr(generator, "after_optimizer_step", None)
+            if hook is not None:
+                hook()
+
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        self.iteration += 1
+
+        self.log_dict({f"train/{k}": v.detach() for k, v in {**g_terms, **d_terms}.items()})
+        self.log("lr/generator", opt_g.param_groups[0]["lr"])
+        self.log("lr/discriminator", opt_d.param_groups[0]["lr"])
+        self.log("train/iteration", float(self.iteration))
+        self.log("g", g_terms["g_total"].detach(), prog_bar=True, logger=False)
+        self.log("d", d_terms["d_total"].detach(), prog_bar=True, logger=False)
+        if self.iteration >= self.total_iterations:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        """Reconstruction and identity error on the fixed validation images (a cheap objective)."""
+        real_a, real_b = batch["a"], batch["b"]
+        outputs = self.translate_all(real_a, real_b)
+        cycle = (l1(outputs["rec_a"], real_a) + l1(outputs["rec_b"], real_b)) / 2
+        identity = (l1(outputs["id_a"], real_a) + l1(outputs["id_b"], real_b)) / 2
+        self.log("val/cycle_l1", cycle, prog_bar=True, batch_size=real_a.shape[0])
+        self.log("val/identity_l1", identity, batch_size=real_a.shape[0])
+
+    @torch.no_grad()
+    def translate_all(self, real_a: Tensor, real_b: Tensor) -> dict[str, Tensor | None]:
+        """Translations, reconstructions, identities and heatmaps for sample grids and validation."""
+        fake_b = self.generator_ab(real_a)
+        fake_a = self.generator_ba(real_b)
+        return {
+            "real_a": real_a,
+            "real_b": real_b,
+            "fake_b": fake_b.image,
+            "fake_a": fake_a.image,
+            "heatmap_ab": fake_b.heatmap,
+            "heatmap_ba": fake_a.heatmap,
+            "rec_a": self.generator_ba(fake_b.image).image,
+            "rec_b": self.generator_ab(fake_a.image).image,
+            "id_a": self.generator_ba(real_a).image,
+            "id_b": self.generator_ab(real_b).image,
+        }
+
+    # ------------------------------------------------------------------ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["iteration"] = self.iteration
+        checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = int(checkpoint.get("iteration", 0))
+        pools = checkpoint.get("image_pools")
+        if pools:
+            self.pool_a.load_state_dict(pools["a"], self.device)
+            self.pool_b.load_state_dict(pools["b"], self.device)

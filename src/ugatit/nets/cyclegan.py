@@ -1,0 +1,93 @@
+"""CycleGAN's ResNet generator and 70x70 PatchGAN (Zhu et al. 2017), laid out like the official code.
+
+Both keep the official ``nn.Sequential`` named ``model`` with the same indices, so the public
+pretrained state dicts (``model.1.weight``, ...) load without renaming.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ugatit.nets.init import init_normal_
+from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
+
+
+class ResnetBlock(nn.Module):
+    """Two reflect-padded 3x3 convs with instance norm and a skip connection."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=True),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=True),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two transposed convs, c7s1-3."""
+
+    def __init__(
+        self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, 7, bias=True),
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(True),
+        ]
+        for mult in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
+                nn.InstanceNorm2d(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=True
+                ),
+                nn.InstanceNorm2d(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7, bias=True), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        init_normal_(self)
+
+    def forward(self, x: Tensor) -> GeneratorOutput:
+        return GeneratorOutput(self.model(x))
+
+
+class PatchGANDiscriminator(nn.Module):
+    """The 70x70 PatchGAN; as a per-domain discriminator set it returns a single head."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=True),
+                nn.InstanceNorm2d(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+        init_normal_(self)
+
+    def forward(self, x: Tensor) -> list[DiscriminatorHead]:
+        return [DiscriminatorHead(self.model(x))]

@@ -1,0 +1,62 @@
+"""What src/train.py runs: build data, model, callbacks, loggers and trainer from the config, fit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(config: DictConfig | None) -> list[Any]:
+    """Instantiate every entry with a ``_target_`` of a callbacks/logger group (None -> [])."""
+    if not config:
+        return []
+    return [
+        hydra.utils.instantiate(entry)
+        for entry in config.values()
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
+
+
+def build(cfg: DictConfig) -> dict[str, Any]:
+    """Everything a run needs, built from the composed config."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return {"datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, and return the final callback metrics (a sweeper reads ``cfg.optimized_metric``)."""
+    objects = build(cfg)
+    trainer: pl.Trainer = objects["trainer"]
+    if cfg.get("train", True):
+        trainer.fit(objects["model"], datamodule=objects["datamodule"], ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    if checkpoint:
+        log.info("Last checkpoint: %s", checkpoint)
+    return metrics
+
+
+def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
+    """The value a sweeper optimises; a clear error when the metric was never logged."""
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(
+            f"optimized_metric={name!r} was not logged; logged metrics: {sorted(metrics)}. "
+            "Set optimized_metric to one of them."
+        )
+    return metrics[name]
