@@ -1,7 +1,6 @@
 """Train a translation model: `python src/train.py [data=...] [model=...] [trainer=...]`."""
 
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -20,4 +19,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ugatit.errors import ConfigError
 from ugatit.visualize import sample_grid, save_grid
+
+# Lightning warns that manual optimization saves post-step weights: that is what resuming needs.
+warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +25,24 @@ class IterationCheckpoint(ModelCheckpoint):
 
     Lightning's global_step grows by one per optimizer step, i.e. by two per iteration here, so
     ``every_n_iterations`` is translated once the optimizers exist; ``{iteration}`` is available
-    in ``filename``.
+    in ``filename``. Saving follows the iteration period only (not epoch ends), and
+    ``last.ckpt`` (with ``save_last``) is also written when training ends, wherever it stops.
     """
 
-    def __init__(self, every_n_iterations: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, every_n_iterations: int = 1000, **kwargs: Any) -> None:
+        if every_n_iterations < 1:
+            raise ConfigError(f"every_n_iterations must be >= 1, got {every_n_iterations}.")
+        # Passing a step period here turns Lightning's per-epoch saving off.
+        super().__init__(every_n_train_steps=every_n_iterations, **kwargs)
         self.every_n_iterations = every_n_iterations
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.every_n_iterations:
-            self._every_n_train_steps = self.every_n_iterations * max(1, len(trainer.optimizers))
+        self._every_n_train_steps = self.every_n_iterations * max(1, len(trainer.optimizers))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_last and trainer.global_step > 0 and not trainer.sanity_checking:
+            if self._last_global_step_saved != trainer.global_step:
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
