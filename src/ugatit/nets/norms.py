@@ -20,10 +20,11 @@ Choices, and why:
   scale and offset per channel), and ``gn`` uses ``gcd(groups, C)`` groups (32 by default, as in
   the GroupNorm paper) so that narrow test networks still divide evenly. They use PyTorch's biased
   variance; ``unbiased_variance`` only concerns the hand-written AdaLIN, LIN and AdaIN.
-- rho: the forward pass uses ``clamp(rho - rho_offset, 0, 1)``. With the PyTorch port's settings
-  (rho_init 0.9, offset 0) and rho kept in [0, 1] by :func:`clip_rho_` after every step, that
-  clamp changes neither value nor gradient, so one formula serves both official codes (the TF
-  code: rho_init 1.0, offset 0.1).
+- rho: the forward pass uses ``clip(rho - rho_offset, 0, 1)`` with TF's clip gradient (passed on
+  inside the closed interval, boundaries included; ``torch.clamp`` would block it at exactly 0 or
+  1 and freeze a rho clipped there). With the PyTorch port's settings (rho_init 0.9, offset 0) and
+  rho kept in [0, 1] by :func:`clip_rho_` after every step, that clip changes neither value nor
+  gradient, so one formula serves both official codes (the TF code: rho_init 1.0, offset 0.1).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ EPS = 1e-5
 
 
 def check_norm_kind(kind: str) -> None:
-    """Fail early with the allowed values, since a typo in the config would otherwise surface late."""
+    """Fail early with the allowed values; a config typo would otherwise surface late."""
     if kind not in NORM_KINDS:
         raise ValueError(
             f"Unknown norm kind {kind!r} (config key model.generator.norm); "
@@ -67,6 +68,12 @@ def _layer_instance_mix(x: Tensor, rho: Tensor, unbiased: bool, eps: float) -> T
     return rho * x_in + (1.0 - rho) * x_ln
 
 
+def clip_unit(r: Tensor) -> Tensor:
+    """Clip to [0, 1]; gradient 1 inside the closed interval, 0 strictly outside (TF's clip)."""
+    inside = (r >= 0.0) & (r <= 1.0)
+    return torch.where(inside, r, r.detach().clamp(0.0, 1.0))
+
+
 def _as_map(v: Tensor) -> Tensor:
     """[B, C] style vector -> [B, C, 1, 1] so it broadcasts over the feature map."""
     return v.reshape(v.shape[0], v.shape[1], 1, 1)
@@ -90,7 +97,7 @@ class AdaLIN(nn.Module):
         self.rho = nn.Parameter(torch.full((1, channels, 1, 1), float(rho_init)))
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        rho = (self.rho - self.rho_offset).clamp(0.0, 1.0)
+        rho = clip_unit(self.rho - self.rho_offset)
         out = _layer_instance_mix(x, rho, self.unbiased_variance, self.eps)
         return out * _as_map(gamma) + _as_map(beta)
 
@@ -121,7 +128,7 @@ class LIN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        rho = (self.rho - self.rho_offset).clamp(0.0, 1.0)
+        rho = clip_unit(self.rho - self.rho_offset)
         out = _layer_instance_mix(x, rho, self.unbiased_variance, self.eps)
         return out * self.gamma + self.beta
 
@@ -192,7 +199,7 @@ def make_upsample_norm(
     unbiased_variance: bool = False,
     groups: int = 32,
 ) -> nn.Module:
-    """Norm for the up-sampling blocks, called as ``norm(x)``: LIN for adalin, else its plain kin."""
+    """Norm for the up-sampling blocks, called as ``norm(x)``: LIN for adalin, else a plain norm."""
     check_norm_kind(kind)
     if kind == "adalin":
         return LIN(channels, eps, unbiased_variance=unbiased_variance)
