@@ -1,0 +1,292 @@
+"""The Lightning data module: makes the data present, checks it once, and builds every loader."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from ugatit.data.dataset import ImageFolderDataset, UnpairedImageDataset
+from ugatit.data.download import (
+    CYCLEGAN_BASE_URL,
+    LAYOUT,
+    MANUAL_SOURCES,
+    ensure_dataset,
+)
+from ugatit.data.errors import DataError
+from ugatit.data.images import check_images, list_images
+from ugatit.data.sampler import UnpairedSampler
+from ugatit.data.shapes import ensure_shapes
+
+log = logging.getLogger(__name__)
+
+_SHOW_BAD = 10  # how many unreadable files an error lists by name
+_WARN_BAD = 5  # how many a skip warning lists by name
+_LOAD_MARGIN = 30  # both papers: load 286 for crop 256
+
+
+class UnpairedDataModule(pl.LightningDataModule):
+    """Unpaired A/B image folders laid out as ROOT/{trainA,trainB,testA,testB}.
+
+    ``batch_size`` is per device. Training uses :class:`UnpairedSampler`, which the module keeps
+    as ``train_sampler`` so a resume can call ``set_start``; the trainer configs therefore set
+    ``use_distributed_sampler: false``.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        name: str | None = None,
+        download: dict | None = None,
+        crop_size: int = 256,
+        load_size: int | None = None,
+        flip: bool = True,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        val_samples: int = 4,
+        check_images: bool = True,
+        skip_unreadable: bool = False,
+        seed: int = 0,
+        predict_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(str(root)).expanduser()
+        self.name = name
+        self.download = dict(download) if download is not None else None
+        self.crop_size = crop_size
+        self.load_size = crop_size + _LOAD_MARGIN if load_size is None else load_size
+        self.flip = flip
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.val_samples = val_samples
+        self.check_images = check_images
+        self.skip_unreadable = skip_unreadable
+        self.seed = seed
+        self.predict_dir = predict_dir
+        self.train_dataset: UnpairedImageDataset | None = None
+        self.val_dataset: UnpairedImageDataset | None = None
+        self.test_datasets: dict[str, ImageFolderDataset] = {}
+        self.predict_dataset: ImageFolderDataset | None = None
+        self.train_sampler: UnpairedSampler | None = None
+        self._files: dict[tuple[str, int | None], list[Path]] = {}
+        self._validate_config()
+
+    # ----------------------------------------------------------------------------- config checks
+    def _validate_config(self) -> None:
+        def positive(key: str, value: Any, minimum: int = 1) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise DataError(
+                    f"data.{key}={value!r} is invalid: it must be an integer >= {minimum}."
+                )
+
+        positive("crop_size", self.crop_size)
+        positive("load_size", self.load_size)
+        positive("batch_size", self.batch_size)
+        positive("num_workers", self.num_workers, 0)
+        positive("val_samples", self.val_samples, 0)
+        if self.crop_size > self.load_size:
+            raise DataError(
+                f"data.crop_size={self.crop_size} is larger than data.load_size={self.load_size}: "
+                "images are resized to load_size and then cropped to crop_size. Set load_size >= "
+                "crop_size, or load_size=null for crop_size + 30."
+            )
+        if self.download is not None and not self.name:
+            raise DataError(
+                "data.download is set but data.name is empty: the download needs the data set's "
+                "name (for example data.name=horse2zebra)."
+            )
+
+    # ----------------------------------------------------------------------------- presence
+    def prepare_data(self) -> None:
+        """Generate, download or just check the folders (Lightning runs it on one process)."""
+        if self.name == "shapes":
+            ensure_shapes(self.root)
+        elif self.download is not None or self.name in MANUAL_SOURCES:
+            options = dict(self.download or {})
+            base_url = options.pop("base_url", None) or CYCLEGAN_BASE_URL
+            ensure_dataset(self.root, self.name, base_url, **options)
+        else:
+            self._require_root()
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise DataError(
+                f"The data folder '{self.root}' does not exist. Create it with the layout {LAYOUT} "
+                "(ROOT = data.root), or choose a data set that downloads itself (data=horse2zebra) "
+                "or the built-in one (data=shapes)."
+            )
+
+    def _split_files(self, split: str) -> list[Path]:
+        folder = self.root / split
+        if not folder.is_dir():
+            raise DataError(
+                f"The folder '{folder}' is missing. Unpaired data must be laid out as {LAYOUT} "
+                f"(ROOT = '{self.root}')."
+            )
+        files = list_images(folder)
+        if not files:
+            raise DataError(
+                f"The folder '{folder}' holds no images (extensions .jpg .jpeg .png .bmp .webp "
+                f".tif .tiff, directly inside it). Put the domain's images there; the expected "
+                f"layout is {LAYOUT}."
+            )
+        return files
+
+    # ----------------------------------------------------------------------------- setup
+    def _needed(self, stage: str) -> dict[str, int | None]:
+        """Splits a stage reads, each with how many leading files it uses (None: all)."""
+        val = self.val_samples if self.val_samples > 0 else 0
+        if stage == "test":
+            return {"testA": None, "testB": None}
+        needed: dict[str, int | None] = {"testA": val, "testB": val} if val else {}
+        if stage != "validate":
+            needed = {"trainA": None, "trainB": None, **needed}
+        return needed
+
+    def setup(self, stage: str | None = None) -> None:
+        """List and check the splits ``stage`` needs; build the datasets."""
+        stage = stage or "fit"
+        if stage == "predict":
+            self._setup_predict()
+            return
+        self._require_root()
+        needed = self._needed(stage)
+        todo = {
+            (s, n): self._split_files(s) for s, n in needed.items() if (s, n) not in self._files
+        }
+        self._files.update(self._scan(todo))
+        files = {s: self._files[(s, n)] for s, n in needed.items()}
+        if "trainA" in files:
+            self.train_dataset = UnpairedImageDataset(
+                files["trainA"], files["trainB"], self.crop_size, self.load_size, self.flip
+            )
+        if stage in ("fit", "validate") and self.val_samples > 0:
+            self.val_dataset = UnpairedImageDataset(
+                files["testA"], files["testB"], self.crop_size, self.load_size, False, train=False
+            )
+        if stage == "test":
+            self.test_datasets = {
+                "a": ImageFolderDataset(files["testA"], self.crop_size),
+                "b": ImageFolderDataset(files["testB"], self.crop_size),
+            }
+
+    def _setup_predict(self) -> None:
+        if not self.predict_dir:
+            raise DataError(
+                "Prediction needs data.predict_dir: set it to a folder of images to translate."
+            )
+        folder = Path(str(self.predict_dir)).expanduser()
+        if not folder.is_dir():
+            raise DataError(
+                f"data.predict_dir '{folder}' does not exist; point it at a folder of images."
+            )
+        files = list_images(folder, recursive=True)
+        if not files:
+            raise DataError(
+                f"data.predict_dir '{folder}' holds no images (searched recursively for .jpg .jpeg "
+                ".png .bmp .webp .tif .tiff); point it at a folder of images."
+            )
+        key = ("predict", None)
+        self.predict_dataset = ImageFolderDataset(self._scan({key: files})[key], self.crop_size)
+
+    def _scan(
+        self, listed: dict[tuple[str, int | None], list[Path]]
+    ) -> dict[tuple[str, int | None], list[Path]]:
+        """Decode files once; drop bad ones (skip_unreadable) or raise one error for all of them.
+
+        Keys are (split, limit): with a limit only the first ``limit`` good files are kept and
+        checked (the val set), so a long test folder is not decoded for four samples.
+        """
+        kept: dict[tuple[str, int | None], list[Path]] = {}
+        bad: list[tuple[Path, str]] = []
+        for (split, limit), files in listed.items():
+            if not self.check_images:
+                kept[(split, limit)] = files if limit is None else files[:limit]
+                continue
+            good: list[Path] = []
+            remaining = files
+            while remaining and (limit is None or len(good) < limit):
+                batch = remaining if limit is None else remaining[: limit - len(good)]
+                remaining = remaining[len(batch) :]
+                ok, failed = check_images(batch, None)
+                good += ok
+                bad += failed
+            kept[(split, limit)] = good
+        if bad and not self.skip_unreadable:
+            lines = "; ".join(f"'{p}' ({reason})" for p, reason in bad[:_SHOW_BAD])
+            more = f" and {len(bad) - _SHOW_BAD} more" if len(bad) > _SHOW_BAD else ""
+            raise DataError(
+                f"{len(bad)} unreadable image(s) under '{self.root}': {lines}{more}. Replace or "
+                "delete these files, or set data.skip_unreadable=true to leave them out."
+            )
+        if bad:
+            names = ", ".join(str(p) for p, _ in bad[:_WARN_BAD])
+            more = ", ..." if len(bad) > _WARN_BAD else ""
+            log.warning("Skipping %d unreadable image(s): %s%s", len(bad), names, more)
+        for (split, _), files in kept.items():
+            if not files:
+                raise DataError(
+                    f"Every image in '{self.root / split}' is unreadable; nothing is left to use. "
+                    "Replace the files with valid images."
+                )
+        return kept
+
+    # ----------------------------------------------------------------------------- loaders
+    def _loader(self, dataset: Any, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            **kwargs,
+        )
+
+    def _require(self, dataset: Any, stage: str) -> Any:
+        if dataset is None:
+            raise RuntimeError(f"UnpairedDataModule.setup('{stage}') must run before this loader")
+        return dataset
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def train_dataloader(self) -> DataLoader:
+        """Seeded unpaired batches; each device draws ``batch_size`` items (never divided)."""
+        dataset = self._require(self.train_dataset, "fit")
+        rank, world_size = self._rank_and_world()
+        self.train_sampler = UnpairedSampler(
+            len(dataset), seed=self.seed, shuffle=True, rank=rank, world_size=world_size
+        )
+        if len(self.train_sampler) < self.batch_size:
+            raise DataError(
+                f"Each device gets {len(self.train_sampler)} training pair(s) per epoch under "
+                f"'{self.root}', fewer than data.batch_size={self.batch_size}, so no full batch "
+                "exists. Lower data.batch_size or add images."
+            )
+        return self._loader(dataset, sampler=self.train_sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """The first ``val_samples`` test images of each domain, in order (empty when 0)."""
+        if self.val_samples == 0:
+            return []
+        return self._loader(self._require(self.val_dataset, "validate"), shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """[testA loader, testB loader], every image in sorted order."""
+        if not self.test_datasets:
+            self._require(None, "test")
+        return [self._loader(self.test_datasets[k], shuffle=False) for k in ("a", "b")]
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every image under ``predict_dir`` (recursive), resized to crop_size."""
+        return self._loader(self._require(self.predict_dataset, "predict"), shuffle=False)

@@ -1,0 +1,130 @@
+"""Finding image files and decoding any of them to 8-bit RGB.
+
+Data sets collected from the web mix greyscale, palette, CMYK, transparent and 16-bit files; the
+networks need three 8-bit channels, so every conversion happens here, once, with the right scaling.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ugatit.data.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# Transparent pixels are composited onto white: what viewers show, and hidden colour values under
+# alpha 0 are often arbitrary.
+_BACKGROUND = (255, 255, 255)
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (by extension, any case), sorted by path; hidden entries skipped."""
+    folder = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    found = []
+    for path in folder.glob(pattern):
+        relative = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in relative):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
+def _unreadable_message(path: Path, reason: str) -> str:
+    return (
+        f"Cannot read image '{path}': {reason}. Replace the file with a valid image or delete it, "
+        "or set data.skip_unreadable=true to leave unreadable images out of the data set."
+    )
+
+
+def _scale_to_uint8(image: Image.Image) -> Image.Image:
+    """Map 16-bit integer or float greyscale onto 0..255 by scaling, never by clipping."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16"):
+        scaled = values / 257.0  # 65535 -> 255
+    elif image.mode == "I" and values.size and values.min() >= 0 and values.max() <= 65535:
+        scaled = values / 257.0  # what 16-bit PNG and TIFF files decode to in older Pillow
+    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
+        scaled = values * 255.0  # the usual convention for float images
+    else:
+        # Any other range (signed 32-bit, float outside [0, 1]): stretch the data's own range.
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0.0
+    grey = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    return grey.convert("RGB")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in _HIGH_BIT_MODES:
+        return _scale_to_uint8(image)
+    has_alpha = "A" in image.getbands() or "a" in image.getbands()
+    if image.mode in ("P", "L", "RGB", "1") and "transparency" in image.info:
+        has_alpha = True
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _decode(path: Path) -> Image.Image:
+    """Open, fully decode and convert; raises whatever Pillow raises for a bad file."""
+    with Image.open(path) as image:
+        image.load()
+        image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+        return _to_rgb(image)
+
+
+def _short_reason(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Decode ``path`` completely into an RGB image; a bad file raises :class:`DataError`."""
+    path = Path(path)
+    try:
+        return _decode(path)
+    except FileNotFoundError as error:
+        raise DataError(
+            f"Image '{path}' does not exist. Check data.root, or rerun so the file list is "
+            "scanned again."
+        ) from error
+    except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error)
+        raise DataError(_unreadable_message(path, _short_reason(error))) from error
+
+
+def _inspect(path: Path, min_size: int | None) -> str | None:
+    try:
+        image = _decode(path)
+    except Exception as error:
+        return _short_reason(error)
+    if min_size is not None and min(image.size) < min_size:
+        return f"is {image.size[0]}x{image.size[1]}, smaller than {min_size} px on a side"
+    return None
+
+
+def check_images(
+    paths: Iterable[Path], min_size: int | None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Decode every file once, before training, so a bad one fails now and not hours later.
+
+    Returns the good paths and the bad ones with a short reason, both in the input order.
+    """
+    paths = [Path(p) for p in paths]
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL to decode
+        reasons = list(pool.map(lambda p: _inspect(p, min_size), paths))
+    good = [p for p, reason in zip(paths, reasons, strict=True) if reason is None]
+    bad = [(p, reason) for p, reason in zip(paths, reasons, strict=True) if reason is not None]
+    return good, bad

@@ -1,0 +1,95 @@
+"""The built-in shapes data set: deterministic, complete, fast, and redone after interruption."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ugatit.data import shapes
+from ugatit.data.errors import DataError
+from ugatit.data.images import list_images
+from ugatit.data.shapes import MARKER, ensure_shapes
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.png"))}
+
+
+def test_counts_sizes_and_determinism(tmp_path: Path) -> None:
+    root = ensure_shapes(tmp_path / "one" / "shapes", image_size=32, n_train=6, n_test=3, seed=7)
+    counts = {s: len(list_images(root / s)) for s in ("trainA", "trainB", "testA", "testB")}
+    assert counts == {"trainA": 6, "trainB": 6, "testA": 3, "testB": 3}
+    assert all(Image.open(p).size == (32, 32) for p in root.rglob("*.png"))
+    assert (root / MARKER).is_file()
+    assert [p.name for p in root.parent.iterdir()] == ["shapes"]  # no staging folder left
+
+    same = ensure_shapes(tmp_path / "two", image_size=32, n_train=6, n_test=3, seed=7)
+    assert _contents(same) == _contents(root)
+    other = ensure_shapes(tmp_path / "three", image_size=32, n_train=6, n_test=3, seed=8)
+    assert _contents(other) != _contents(root)
+
+
+def test_domains_differ_in_geometry() -> None:
+    """A holds rounded shapes, B angular ones: B's shape fills its bounding box far more."""
+
+    def fill_ratio(round_shape: bool, seed: int) -> float:
+        image = np.asarray(shapes.draw_shape(np.random.default_rng(seed), round_shape, 64), float)
+        background = image[0, 0] if np.ptp(image[:2, :2]) < 30 else image[-1, -1]
+        mask = np.linalg.norm(image - background, axis=-1) > 40
+        ys, xs = np.nonzero(mask)
+        box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+        return mask.sum() / box
+
+    rounds = [fill_ratio(True, s) for s in range(20)]
+    squares = [fill_ratio(False, s) for s in range(20)]
+    assert np.median(rounds) < 0.82 < np.median(squares)
+
+
+def test_default_size_is_fast_and_second_call_is_free(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    root = ensure_shapes(tmp_path / "shapes")
+    assert time.perf_counter() - start < 15.0  # about 1.5 s alone; slack for a busy machine
+    assert len(list_images(root / "trainA")) == 400 and len(list_images(root / "testB")) == 50
+    marker_time = (root / MARKER).stat().st_mtime_ns
+    start = time.perf_counter()
+    ensure_shapes(tmp_path / "shapes")
+    assert time.perf_counter() - start < 0.5
+    assert (root / MARKER).stat().st_mtime_ns == marker_time
+
+
+def test_interrupted_generation_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "shapes"
+    calls = {"n": 0}
+    real_draw = shapes.draw_shape
+
+    def failing_draw(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(shapes, "draw_shape", failing_draw)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_shapes(root, image_size=16, n_train=4, n_test=2)
+    assert list(tmp_path.iterdir()) == []  # the staging folder is removed
+
+    # A half-written folder from a killed process (no marker) is regenerated, not trusted.
+    (root / "trainA").mkdir(parents=True)
+    Image.new("RGB", (16, 16)).save(root / "trainA" / "00000.png")
+    monkeypatch.setattr(shapes, "draw_shape", real_draw)
+    ensure_shapes(root, image_size=16, n_train=4, n_test=2)
+    assert len(list_images(root / "trainA")) == 4 and (root / MARKER).is_file()
+    assert np.asarray(Image.open(root / "trainA" / "00000.png")).std() > 0
+
+
+def test_foreign_folder_is_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "shapes"
+    root.mkdir()
+    (root / "thesis.pdf").write_bytes(b"precious")
+    with pytest.raises(DataError, match="holds other files"):
+        ensure_shapes(root, image_size=16, n_train=2, n_test=1)
+    assert (root / "thesis.pdf").read_bytes() == b"precious"
