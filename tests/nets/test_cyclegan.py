@@ -48,3 +48,12 @@ def test_weights_are_initialised_normal_002():
     assert abs(weight.std().item() - 0.02) < 0.002
     assert abs(weight.mean().item()) < 0.002
     assert torch.count_nonzero(g.model[1].bias) == 0
+
+
+def test_patchgan_rejects_images_too_small_with_a_clear_message():
+    d = PatchGANDiscriminator(ndf=4)
+    assert d(torch.randn(1, 3, 24, 24))[0].patch_logit.shape == (1, 1, 1, 1)
+    import pytest
+
+    with pytest.raises(ValueError, match="at least 24x24 px, got 16x16"):
+        d(torch.randn(1, 3, 16, 16))

@@ -76,6 +76,7 @@ class PatchGANDiscriminator(nn.Module):
             nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2, True),
         ]
+        self.n_layers = n_layers
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
@@ -87,7 +88,14 @@ class PatchGANDiscriminator(nn.Module):
             ]
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
+        self.min_size = 3 * 2**n_layers
         init_normal_(self)
 
     def forward(self, x: Tensor) -> list[DiscriminatorHead]:
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(
+                f"The PatchGAN discriminator with n_layers={self.n_layers} needs images of "
+                f"at least {self.min_size}x{self.min_size} px, got {x.shape[-2]}x{x.shape[-1]}. "
+                "Use larger crops (data.crop_size) or fewer layers (model.discriminator.n_layers)."
+            )
         return [DiscriminatorHead(self.model(x))]

@@ -1,0 +1,78 @@
+"""Small in-memory data and model builders shared by the tests (no files, no downloads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ugatit.module import TranslationModule
+
+TINY_CYCLEGAN = {
+    "generator": {"_target_": "ugatit.nets.cyclegan.ResnetGenerator", "ngf": 8, "n_blocks": 1},
+    "discriminator": {"_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator", "ndf": 8},
+    "loss": {"identity_weight": 5.0, "cam_weight": 0.0, "d_loss_scale": 0.5},
+    "optimizer": {"lr": 2e-4, "weight_decay": 0.0},
+    "pool_size": 4,
+}
+
+
+class FixedPairs(Dataset):
+    """``n`` deterministic random image pairs of ``size`` px in [-1, 1]."""
+
+    def __init__(self, n: int = 4, size: int = 32) -> None:
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        g = torch.Generator().manual_seed(index)
+        a = torch.rand(3, self.size, self.size, generator=g) * 2 - 1
+        b = torch.rand(3, self.size, self.size, generator=g) * 2 - 1
+        return {"a": a, "b": b, "a_path": f"a{index}", "b_path": f"b{index}"}
+
+
+class FixedPairsDataModule(pl.LightningDataModule):
+    def __init__(self, n: int = 4, size: int = 32, batch_size: int = 1) -> None:
+        super().__init__()
+        self.n, self.size, self.batch_size = n, size, batch_size
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_dataset = FixedPairs(self.n, self.size)
+        self.val_dataset = FixedPairs(2, self.size)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_dataset, batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_dataset, batch_size=2)
+
+
+def tiny_module(**overrides: Any) -> TranslationModule:
+    config = {**TINY_CYCLEGAN, "schedule": {"max_iterations": 4}}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return TranslationModule(**config)
+
+
+def fit(module: pl.LightningModule, datamodule: pl.LightningDataModule | None = None, **trainer_kwargs: Any) -> pl.Trainer:
+    options = {
+        "accelerator": "cpu",
+        "max_epochs": -1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "use_distributed_sampler": False,
+        **trainer_kwargs,
+    }
+    trainer = pl.Trainer(**options)
+    trainer.fit(module, datamodule=datamodule or FixedPairsDataModule())
+    return trainer
