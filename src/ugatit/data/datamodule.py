@@ -55,6 +55,11 @@ class UnpairedDataModule(pl.LightningDataModule):
         predict_dir: str | None = None,
     ) -> None:
         super().__init__()
+        if root is None or str(root).strip() in ("", "???"):
+            raise DataError(
+                f"data.root is not set (got {root!r}): give the folder of your data, e.g. "
+                f"data.root=/path/to/ROOT, laid out as {LAYOUT}."
+            )
         self.root = Path(str(root)).expanduser()
         self.name = name
         self.download = dict(download) if download is not None else None
