@@ -206,6 +206,12 @@ def test_invalid_config(tmp_path: Path, options: dict, match: str) -> None:
         _module(tmp_path, **options)
 
 
+def test_unknown_download_key(tmp_path: Path) -> None:
+    module = _module(tmp_path / "x", name="x", download={"base_url": "u", "expected_count": {}})
+    with pytest.raises(DataError, match=r"unknown key\(s\) \['expected_count'\]"):
+        module.prepare_data()
+
+
 def test_too_few_items_for_a_batch(tmp_path: Path) -> None:
     module = _module(_make_root(tmp_path, {**COUNTS, "trainA": 2, "trainB": 2}), batch_size=4)
     module.setup("fit")
@@ -249,6 +255,15 @@ class _Recorder(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
+class _ResumeAt(pl.Callback):
+    def __init__(self, module: UnpairedDataModule, epoch: int, position: int) -> None:
+        self.module, self.epoch, self.position = module, epoch, position
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            self.module.train_sampler.set_start(self.position)
+
+
 def test_lightning_keeps_our_sampler_and_sets_its_epoch(tmp_path: Path) -> None:
     module = _module(_make_root(tmp_path, {"trainA": 6, "trainB": 6}), batch_size=1, val_samples=0)
     recorder = _Recorder()
@@ -257,12 +272,15 @@ def test_lightning_keeps_our_sampler_and_sets_its_epoch(tmp_path: Path) -> None:
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=tmp_path,
     )  # fmt: skip
+    resume = _ResumeAt(module, epoch=1, position=2)
+    trainer.callbacks.append(resume)
     trainer.fit(recorder, datamodule=module)
     assert trainer.train_dataloader.sampler is module.train_sampler
     assert module.train_sampler.epoch == 1
     epochs = [[name for epoch, name in recorder.seen if epoch == e] for e in (0, 1)]
-    assert len(epochs[0]) == len(epochs[1]) == 6 and epochs[0] != epochs[1]
+    assert len(epochs[0]) == 6 and epochs[0] != epochs[1]
     sampler = UnpairedSampler(6, seed=module.seed)
     sampler.set_epoch(1)
     expected = [module.train_dataset[key] for key in sampler]
-    assert epochs[1] == [item["a_path"] + item["b_path"] for item in expected]
+    # set_start in on_train_epoch_start (after Lightning's set_epoch) resumes that epoch exactly
+    assert epochs[1] == [item["a_path"] + item["b_path"] for item in expected][2:]

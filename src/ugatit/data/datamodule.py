@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 _SHOW_BAD = 10  # how many unreadable files an error lists by name
 _WARN_BAD = 5  # how many a skip warning lists by name
-_LOAD_MARGIN = 30  # both papers: load 286 for crop 256
+_LOAD_MARGIN = 30
+_DOWNLOAD_KEYS = {
+    "base_url",
+    "expected_counts",
+    "max_extracted_bytes",
+}  # both papers: load 286 for crop 256
 
 
 class UnpairedDataModule(pl.LightningDataModule):
@@ -115,6 +120,12 @@ class UnpairedDataModule(pl.LightningDataModule):
             ensure_shapes(self.root)
         elif self.download is not None or self.name in MANUAL_SOURCES:
             options = dict(self.download or {})
+            unknown = sorted(set(options) - _DOWNLOAD_KEYS)
+            if unknown:
+                raise DataError(
+                    f"data.download has unknown key(s) {unknown}; the known keys are "
+                    f"{sorted(_DOWNLOAD_KEYS)}. Fix the spelling in the data config."
+                )
             base_url = options.pop("base_url", None) or CYCLEGAN_BASE_URL
             ensure_dataset(self.root, self.name, base_url, **options)
         else:
