@@ -158,9 +158,9 @@ class UnpairedDataModule(pl.LightningDataModule):
     # ----------------------------------------------------------------------------- setup
     def _needed(self, stage: str) -> dict[str, int | None]:
         """Splits a stage reads, each with how many leading files it uses (None: all)."""
-        val = self.val_samples if self.val_samples > 0 else 0
         if stage == "test":
             return {"testA": None, "testB": None}
+        val = self.val_samples
         needed: dict[str, int | None] = {"testA": val, "testB": val} if val else {}
         if stage != "validate":
             needed = {"trainA": None, "trainB": None, **needed}
