@@ -139,7 +139,7 @@ def map_torchscript_state(
             f"{len(targets)}; this conversion only knows {FID_HELPER_DISTRIBUTION}==0.1.3."
         )
     state: dict[str, Tensor] = {}
-    for source, target in zip(sources, targets):
+    for source, target in zip(sources, targets, strict=True):
         weight = torchscript_state[f"{source}.weight"]
         expected = layout[f"{target}.conv.weight"]
         if weight.shape != expected:
