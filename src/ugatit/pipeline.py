@@ -32,8 +32,11 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if loggers:
+        run_config = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
+        resolved = OmegaConf.to_container(OmegaConf.create(run_config), resolve=True)
+        for logger in loggers:
+            logger.log_hyperparams(resolved)
     return {"datamodule": datamodule, "model": model, "trainer": trainer}
 
 

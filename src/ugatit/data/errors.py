@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ugatit.errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
     """A data problem the user can fix: a missing folder, a corrupt image, a failed download.
 
     The message is one paragraph that names the path or URL at fault and says what to do, so the
