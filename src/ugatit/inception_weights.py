@@ -23,6 +23,8 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
+from ugatit.errors import UserError
+
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILE_NAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -36,7 +38,7 @@ VERIFY_TOLERANCE = 1e-4
 _INPUT_SIZE = FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(UserError, RuntimeError):
     """The Inception weights cannot be found, converted or downloaded; the message says what to do."""
 
 

@@ -23,17 +23,22 @@ import torch
 from torch import Tensor
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+from ugatit.data.errors import DataError
 from ugatit.data.images import IMAGE_EXTENSIONS, list_images, load_rgb
+from ugatit.errors import UserError
 from ugatit.inception_weights import EXTRACTOR_NAME, inception_weights_path
 
 log = logging.getLogger(__name__)
 
-FEATURE_DIM = 2048
 KID_SUBSET_SIZE = 1000  # torch-fidelity's default, shrunk to the number of images when fewer
 KID_SUBSETS = 100
 KID_SEED = 2020  # torch-fidelity's rng_seed: the same subsets, hence the same KID
 
 RealOrFake = Literal["real", "fake"]
+
+
+class MetricsError(UserError, ValueError):
+    """Bad input to FID/KID (missing folder, unreadable image, too few images, wrong tensor)."""
 
 
 def to_uint8(x: Tensor) -> Tensor:
@@ -57,7 +62,7 @@ def inception_extractor(device: str | torch.device = "cpu") -> FeatureExtractorI
 def _as_uint8_batch(images: Tensor) -> Tensor:
     if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(
+        raise MetricsError(
             f"FID/KID images must be a tensor of shape (batch, 3, height, width), got {shape}; "
             "add the batch dimension or convert greyscale images to RGB."
         )
@@ -65,16 +70,21 @@ def _as_uint8_batch(images: Tensor) -> Tensor:
         return images
     if images.is_floating_point():
         return to_uint8(images)
-    raise ValueError(
+    raise MetricsError(
         f"FID/KID images must be uint8 (0..255) or float in [-1, 1], got dtype {images.dtype}."
     )
 
 
 def inception_features(images: Tensor, device: str | torch.device = "cpu") -> Tensor:
-    """(N, 2048) float32 CPU features of uint8 images or float images in [-1, 1]."""
+    """(N, 2048) float32 CPU features of uint8 images or float images in [-1, 1].
+
+    Runs in float32 even inside a caller's autocast (mixed-precision training), so scores do not
+    depend on the trainer's precision setting.
+    """
     batch = _as_uint8_batch(images)
+    device = torch.device(device)
     extractor = inception_extractor(device)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
         (features,) = extractor(batch.to(device))
     return features.detach().float().cpu()
 
@@ -113,7 +123,7 @@ def _frechet_from_factors(mu1: Tensor, l1: Tensor, mu2: Tensor, l2: Tensor) -> f
 
 def _check_statistics(mu: Tensor, sigma: Tensor, which: str) -> None:
     if mu.dim() != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ValueError(
+        raise MetricsError(
             f"frechet_distance: {which} statistics must be a mean of shape (d,) and a covariance "
             f"of shape (d, d), got {tuple(mu.shape)} and {tuple(sigma.shape)}."
         )
@@ -130,7 +140,7 @@ def frechet_distance(
     _check_statistics(m1, s1, "first")
     _check_statistics(m2, s2, "second")
     if m1.shape != m2.shape:
-        raise ValueError(
+        raise MetricsError(
             f"frechet_distance: the two means differ in size ({m1.shape[0]} vs {m2.shape[0]}); "
             "both sets must use the same feature layer."
         )
@@ -163,12 +173,12 @@ def kernel_inception_distance(
     fake = _as_float64(fake_features).numpy()
     n_real, n_fake = len(real), len(fake)
     if not 2 <= subset_size <= min(n_real, n_fake):
-        raise ValueError(
+        raise MetricsError(
             f"KID subset size {subset_size} must be between 2 and the number of images "
             f"(real {n_real}, fake {n_fake}); lower kid_subset_size."
         )
     if subsets < 1:
-        raise ValueError(f"kid_subsets must be at least 1, got {subsets}.")
+        raise MetricsError(f"kid_subsets must be at least 1, got {subsets}.")
     rng = np.random.RandomState(seed)
     values = np.empty(subsets)
     for i in range(subsets):
@@ -182,7 +192,9 @@ def resolve_kid_subset_size(requested: int | None, n_real: int, n_fake: int) -> 
     """min(requested or 1000, n_real, n_fake), with a warning when the set forced it smaller."""
     wanted = KID_SUBSET_SIZE if requested is None else int(requested)
     if wanted < 2:
-        raise ValueError(f"kid_subset_size must be at least 2 (or None for 1000), got {requested}.")
+        raise MetricsError(
+            f"kid_subset_size must be at least 2 (or None for 1000), got {requested}."
+        )
     used = min(wanted, n_real, n_fake)
     if used < wanted:
         log.warning(
@@ -207,7 +219,7 @@ def scores_from_features(
     real, fake = _as_float64(real_features), _as_float64(fake_features)
     n_real, n_fake = len(real), len(fake)
     if n_real < 2 or n_fake < 2 or real.dim() != 2 or real.shape[1:] != fake.shape[1:]:
-        raise ValueError(
+        raise MetricsError(
             f"FID/KID need at least 2 real and 2 fake images with features of one size, got "
             f"real {tuple(real.shape)} and fake {tuple(fake.shape)}; evaluate on more images."
         )
@@ -250,7 +262,7 @@ class FidKidScorer:
     def update(self, real_or_fake: RealOrFake, images: Tensor) -> None:
         """Add a batch: uint8 (0..255) or float in [-1, 1] (generator output), (B, 3, H, W)."""
         if real_or_fake not in self._features:
-            raise ValueError(f"update() takes 'real' or 'fake' first, got {real_or_fake!r}.")
+            raise MetricsError(f"update() takes 'real' or 'fake' first, got {real_or_fake!r}.")
         self._features[real_or_fake].append(inception_features(images, self.device))
 
     @property
@@ -275,13 +287,13 @@ class FidKidScorer:
 def _folder_images(folder: Path | str, role: str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(
+        raise MetricsError(
             f"The {role} image folder '{folder}' does not exist or is not a folder; pass the "
             f"folder that holds the {role} images."
         )
     paths = list_images(folder)
     if not paths:
-        raise ValueError(
+        raise MetricsError(
             f"The {role} image folder '{folder}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
             "point it at the folder with the image files (subfolders are not searched)."
         )
@@ -289,7 +301,14 @@ def _folder_images(folder: Path | str, role: str) -> list[Path]:
 
 
 def _load_uint8(path: Path) -> Tensor:
-    pixels = np.array(load_rgb(path), dtype=np.uint8)  # (H, W, 3), a fresh writable copy
+    try:
+        image = load_rgb(path)
+    except DataError as error:
+        reason = error.__cause__ or error
+        raise MetricsError(
+            f"Cannot read image '{path}' for FID/KID ({reason}); replace or delete the file."
+        ) from error
+    pixels = np.array(image, dtype=np.uint8)  # (H, W, 3), a fresh writable copy
     return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
@@ -323,7 +342,7 @@ def score_folders(
     transparency onto white and applies EXIF rotation, as the training data loader does.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        raise MetricsError(f"batch_size must be at least 1, got {batch_size}.")
     real_paths = _folder_images(real_dir, "real")
     fake_paths = _folder_images(fake_dir, "fake")
     scorer = FidKidScorer(device, kid_subset_size, kid_subsets, seed)

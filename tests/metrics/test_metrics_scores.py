@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from ugatit.inception_weights import InceptionWeightsError, inception_weights_path
-from ugatit.metrics import FidKidScorer, inception_features, score_folders, to_uint8
+from ugatit.metrics import FidKidScorer, MetricsError, inception_features, score_folders, to_uint8
 
 N_IMAGES = 8
 KID_SUBSET = 4  # smaller than the folders, so which subsets are drawn matters
@@ -110,6 +110,10 @@ def test_scorer_takes_generator_output_and_matches_uint8(weights):
     as_uint8 = inception_features(to_uint8(fake_tanh))
     assert as_float.shape == (2, 2048) and as_float.dtype == torch.float32
     assert torch.equal(as_float, as_uint8)
+    # Mixed precision in the caller (Lightning's autocast) must not reach the Inception network.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = inception_features(fake_tanh)
+    assert torch.equal(under_autocast, as_float)
     # A different image gives different features: the network is really evaluated.
     assert not torch.allclose(as_float[0], as_float[1])
 
@@ -147,3 +151,12 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path, folders):
     (empty / "readme.md").write_text("no images here")
     with pytest.raises(ValueError, match="real image folder .*empty.* holds no images"):
         score_folders(empty, real)
+
+
+def test_unreadable_image_names_the_file(tmp_path, folders):
+    real, _ = folders
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "00.png").write_bytes(b"not a png")
+    with pytest.raises(MetricsError, match=r"Cannot read image .*00\.png.*replace or delete"):
+        score_folders(broken, real)
