@@ -26,7 +26,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from ugatit.data.errors import DataError
 from ugatit.data.images import IMAGE_EXTENSIONS, list_images, load_rgb
 from ugatit.errors import UserError
-from ugatit.inception_weights import EXTRACTOR_NAME, inception_weights_path
+from ugatit.inception_weights import EXTRACTOR_NAME, InceptionWeightsError, inception_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,16 @@ def to_uint8(x: Tensor) -> Tensor:
 
 @functools.cache
 def _cached_extractor(device: str, weights: str) -> FeatureExtractorInceptionV3:
-    extractor = FeatureExtractorInceptionV3(
-        EXTRACTOR_NAME, ["2048"], feature_extractor_weights_path=weights
-    )
+    try:
+        extractor = FeatureExtractorInceptionV3(
+            EXTRACTOR_NAME, ["2048"], feature_extractor_weights_path=weights
+        )
+    except Exception as error:  # truncated or foreign file: torch.load / load_state_dict errors
+        raise InceptionWeightsError(
+            f"The Inception weights file {weights} cannot be loaded ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). Delete it and run again to "
+            "convert or download it afresh."
+        ) from error
     return extractor.to(device)
 
 

@@ -25,6 +25,7 @@ from ugatit.inception_weights import (
     fid_helper_weights_file,
     inception_weights_path,
 )
+from ugatit.metrics import inception_extractor
 
 
 @pytest.fixture
@@ -53,6 +54,15 @@ def test_cached_file_is_used_as_is(torch_home, monkeypatch):
     monkeypatch.setattr(inception_weights, "convert_fid_helper_weights", must_not_run)
     monkeypatch.setattr(torch.hub, "download_url_to_file", must_not_run)
     assert inception_weights_path() == cached
+
+
+def test_unloadable_cached_file_says_to_delete_it(torch_home):
+    cached = torch_home / "hub" / "checkpoints" / WEIGHTS_FILE_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"truncated download")
+    with pytest.raises(InceptionWeightsError, match=r"cannot be loaded .*Delete it") as raised:
+        inception_extractor("cpu")
+    assert str(cached) in str(raised.value)
 
 
 def test_no_wheel_and_no_network_names_file_url_and_folder(torch_home, monkeypatch):
