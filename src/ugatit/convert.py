@@ -97,7 +97,7 @@ class ConversionError(UserError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Conversion:
-    """What a conversion wrote: the output path, the module's hparams and the ``converted`` record."""
+    """What a conversion wrote: output path, the module's hparams and the ``converted`` record."""
 
     output: Path
     hparams: dict[str, Any]
@@ -106,7 +106,7 @@ class Conversion:
 
 # ============================================================================ reading files
 def load_official(path: PathLike, role: str = "checkpoint") -> Any:
-    """``torch.load`` with ``weights_only=True`` on the CPU; every failure becomes one clear message."""
+    """``torch.load(weights_only=True)`` on the CPU; every failure becomes one clear message."""
     path = Path(path)
     if not path.exists():
         raise ConversionError(f"{role} file {path} does not exist; check the path.")
@@ -135,10 +135,10 @@ def _load_error(path: Path, role: str, head: bytes, error: Exception) -> Convers
             "re-save it with torch.save(model.state_dict(), path) from code you trust."
         )
     if is_torch:
+        first_line = text.splitlines()[0] if text else "no details"
         return ConversionError(
             f"{role} file {path} is a PyTorch checkpoint but could not be read; it is truncated or "
-            f"corrupted ({type(error).__name__}: {text.splitlines()[0] if text else 'no details'}). "
-            "Download or copy it again."
+            f"corrupted ({type(error).__name__}: {first_line}). Download or copy it again."
         )
     if not head:
         return ConversionError(f"{role} file {path} is empty; download or copy it again.")
@@ -164,7 +164,10 @@ def _format_hint(obj: Mapping[str, Any]) -> str:
             "TranslationModule.load_from_checkpoint, no conversion needed."
         )
     if any(k.startswith("model.") for k in keys) and any(k.endswith(".weight") for k in keys):
-        return " It looks like a CycleGAN generator: use `python src/convert.py cyclegan --a2b FILE OUTPUT`."
+        return (
+            " It looks like a CycleGAN generator: use "
+            "`python src/convert.py cyclegan --a2b FILE OUTPUT`."
+        )
     if any(k.startswith("DownBlock.") for k in keys):
         return (
             " It looks like one bare U-GAT-IT generator state dict: wrap it as "
@@ -337,7 +340,7 @@ def _count(sd: StateDict, key: Any) -> int:
 
 
 def _same(settings: Mapping[str, Mapping[str, Any]], keys: Iterable[str], what: str) -> None:
-    """All networks built from one config must agree on ``keys`` (names say where each came from)."""
+    """Networks built from one config must agree on ``keys``; names say where each came from."""
     keys = list(keys)
     items = list(settings.items())
     name0, first = items[0]
@@ -355,7 +358,7 @@ def _same(settings: Mapping[str, Mapping[str, Any]], keys: Iterable[str], what: 
 def ugatit_hparams(
     generator: Mapping[str, Any], discriminator: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """TranslationModule arguments: inferred networks plus the U-GAT-IT paper's training settings."""
+    """TranslationModule arguments: inferred networks plus the U-GAT-IT paper's settings."""
     return {
         "generator": dict(generator),
         "discriminator": {
@@ -422,7 +425,7 @@ def build_module(
         torch.manual_seed(SEED)
         try:
             module = TranslationModule(**copy.deepcopy(dict(hparams)))
-        except (ValueError, TypeError) as error:
+        except Exception as error:  # Hydra wraps the networks' ValueErrors
             raise ConversionError(
                 f"The inferred settings do not build a model ({error}); the weights do not fit "
                 "one architecture."
@@ -433,15 +436,15 @@ def build_module(
         except RuntimeError as error:
             detail = " ".join(str(error).split())
             raise ConversionError(
-                f"{origin} does not fit the inferred architecture ({_settings_text(hparams)}): "
+                f"{origin} does not fit the inferred architecture ({_settings_text(hparams, name)}): "
                 f"{detail[:600]}"
             ) from None
     return module
 
 
-def _settings_text(hparams: Mapping[str, Any]) -> str:
-    g = {k: v for k, v in hparams["generator"].items() if k != "_target_"}
-    return ", ".join(f"{k}={v}" for k, v in g.items())
+def _settings_text(hparams: Mapping[str, Any], network: str) -> str:
+    config = hparams["generator" if network.startswith("generator") else "discriminator"]
+    return ", ".join(f"{k}={v}" for k, v in config.items() if k != "_target_")
 
 
 def _optimizers_and_schedulers(config: Any) -> tuple[list[Any], list[Any]]:
@@ -484,7 +487,7 @@ def checkpoint_dict(module: TranslationModule, converted: Mapping[str, Any]) -> 
 
 
 def save_atomic(obj: Any, path: PathLike) -> Path:
-    """torch.save to a temporary file beside ``path``, then os.replace: never a half-written file."""
+    """torch.save to a temporary file beside ``path``, then os.replace: no half-written file."""
     path = Path(path)
     if path.is_dir():
         raise ConversionError(
@@ -650,9 +653,13 @@ def convert_cyclegan(
             found = _describe_keys(obj) if isinstance(obj, Mapping) else f"a {type(obj).__name__}"
             hint = _format_hint(obj) if isinstance(obj, Mapping) else ""
             if isinstance(obj, Mapping) and any(k in obj for k in UGATIT_KEYS):
-                hint = " It looks like a U-GAT-IT checkpoint: use `python src/convert.py ugatit INPUT OUTPUT`."
+                hint = (
+                    " It looks like a U-GAT-IT checkpoint: use "
+                    "`python src/convert.py ugatit INPUT OUTPUT`."
+                )
             raise ConversionError(
-                f"{path} is not a CycleGAN generator: found {found}, expected {CYCLEGAN_FORMATS}.{hint}"
+                f"{path} is not a CycleGAN generator: found {found}, "
+                f"expected {CYCLEGAN_FORMATS}.{hint}"
             )
         sd, dropped[direction] = drop_running_stats(_state_dict(obj, str(path)))
         settings[f"{direction} generator {path}"] = infer_cyclegan_generator(sd, str(path))

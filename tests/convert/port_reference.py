@@ -146,9 +146,9 @@ def port_generator_state(
     return sd
 
 
-# ---------------------------------------------------------------------------- U-GAT-IT discriminator
+# ------------------------------------------------------------------------ U-GAT-IT discriminator
 def sn_weight(sd: StateDict, key: str) -> Tensor:
-    """Eval-mode spectral-normed weight: the stored ``weight`` (legacy) or W / (u . W v) (modern)."""
+    """Eval-mode spectral-normed weight: stored ``weight`` (legacy) or W / (u . W v) (modern)."""
     if key in sd:
         return sd[key]
     w = sd[key + "_orig"]

@@ -252,7 +252,7 @@ def test_generator_only_file_keeps_fresh_seeded_discriminators(tmp_path: Path) -
 
 # ---------------------------------------------------------------------------- Lightning
 def fit_from(path: Path, module: TranslationModule, **kwargs) -> pl.Trainer:
-    """Two iterations (four optimizer steps) resumed from ``path``, as trainer.fit(ckpt_path=...)."""
+    """Two iterations (four optimizer steps) resumed from ``path`` via trainer.fit(ckpt_path)."""
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=4,
@@ -362,6 +362,14 @@ def test_generators_of_different_widths(tmp_path: Path) -> None:
     expect_error(
         source, tmp_path / "out.ckpt", "genA2B in", "genB2A in", "ngf: 4 vs 8", "one architecture"
     )
+
+
+def test_discriminators_of_different_widths(tmp_path: Path) -> None:
+    official = port_save_dict(4, 1, True, SIZE, 4, 4, 3)
+    official["disLA"] = port_discriminator_state(8, 3, seed=9)
+    source = tmp_path / "params.pt"
+    torch.save(official, source)
+    expect_error(source, tmp_path / "out.ckpt", "disGA in", "disLA in", "ndf: 4 vs 8")
 
 
 def test_first_fc_layer_that_fits_no_image_size(tmp_path: Path) -> None:
