@@ -289,7 +289,36 @@ class UnpairedDataModule(pl.LightningDataModule):
                 f"'{self.root}', fewer than data.batch_size={self.batch_size}, so no full batch "
                 "exists. Lower data.batch_size or add images."
             )
+        self._place_resume_offset()
         return self._loader(dataset, sampler=self.train_sampler, drop_last=True)
+
+    def _place_resume_offset(self) -> None:
+        """Continue a resumed run exactly where it stopped inside an epoch.
+
+        Lightning creates the loader after restoring a checkpoint, before it announces the
+        epoch, and (with workers) the loader starts drawing at once; so the epoch and the
+        position are placed here. The module's ``iteration`` counts every batch consumed, and
+        every epoch has the same number of batches, so the position follows from the two.
+        """
+        trainer = getattr(self, "trainer", None)
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        iteration = getattr(module, "iteration", None)
+        if not iteration:
+            return
+        epoch = trainer.current_epoch
+        batches_per_epoch = len(self.train_sampler) // self.batch_size
+        position = iteration - epoch * batches_per_epoch
+        self.train_sampler.set_epoch(epoch)
+        if 0 < position < batches_per_epoch:
+            self.train_sampler.set_start(position * self.batch_size)
+        elif position != 0:
+            log.warning(
+                "Resuming at iteration %d in epoch %d does not fit %d batches per epoch (did the "
+                "data change?); the epoch restarts from its first batch.",
+                iteration,
+                epoch,
+                batches_per_epoch,
+            )
 
     def val_dataloader(self) -> DataLoader | list:
         """The first ``val_samples`` test images of each domain, in order (empty when 0)."""

@@ -61,9 +61,14 @@ class UnpairedSampler(Sampler[tuple[int, int]]):
         self.total_size = self.per_rank * world_size
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch's order; a resume offset from :meth:`set_start` applies to one epoch."""
+        """Select the epoch's order; a resume offset from :meth:`set_start` applies to one epoch.
+
+        Setting the epoch it already has keeps the offset: Lightning calls this again for the
+        epoch a resumed run starts in, after the data module placed the offset.
+        """
+        if epoch != self.epoch:
+            self.start_index = 0
         self.epoch = epoch
-        self.start_index = 0
 
     def set_start(self, position: int) -> None:
         """Skip the first ``position`` items this rank would yield in the current epoch."""
