@@ -1,5 +1,7 @@
 """Exact resume: N iterations straight equal N/2, stop, resume from last.ckpt, N/2 more."""
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from ugatit.callbacks import IterationCheckpoint
 from ugatit.data.datamodule import UnpairedDataModule
 from ugatit.data.shapes import ensure_shapes
 from ugatit.module import TranslationModule
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 TOTAL = 8  # iterations; 5 batches per epoch, so the run crosses an epoch boundary
 
@@ -35,10 +38,12 @@ def data_root(tmp_path_factory) -> Path:
 
 
 class Recorder(pl.Callback):
-    """Per iteration: the learning rate in force and the images of the batch."""
+    """Per iteration: the learning rate in force and the images of the batch; stops the run at
+    ``stop_at`` by setting should_stop or by sending this process SIGTERM."""
 
-    def __init__(self, stop_at: int | None = None) -> None:
+    def __init__(self, stop_at: int | None = None, signal_stop: bool = False) -> None:
         self.stop_at = stop_at
+        self.signal_stop = signal_stop
         self.lrs: dict[int, float] = {}
         self.batches: dict[int, torch.Tensor] = {}
 
@@ -47,22 +52,26 @@ class Recorder(pl.Callback):
         self.batches[pl_module.iteration] = batch["b"].clone()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.stop_at is not None and pl_module.iteration >= self.stop_at:
-            trainer.should_stop = True
+        if self.stop_at is not None and pl_module.iteration == self.stop_at:
+            if self.signal_stop:
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                trainer.should_stop = True
 
 
-def run(data_root: Path, checkpoints: Path, stop_at=None, ckpt_path=None, num_workers=0):
+def run(data_root: Path, checkpoints: Path, stop_at=None, ckpt_path=None, signal_stop=False,
+        every_n_iterations=1):
     torch.manual_seed(0)
     module = TranslationModule(**MODEL, seed=0)
     datamodule = UnpairedDataModule(
-        root=str(data_root), crop_size=32, load_size=36, num_workers=num_workers, val_samples=0, seed=7,
+        root=str(data_root), crop_size=32, load_size=36, num_workers=0, val_samples=0, seed=7,
     )
-    recorder = Recorder(stop_at)
+    recorder = Recorder(stop_at, signal_stop)
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=-1, logger=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, use_distributed_sampler=False,
         deterministic=True,
-        callbacks=[recorder, IterationCheckpoint(dirpath=str(checkpoints), every_n_iterations=1,
+        callbacks=[recorder, IterationCheckpoint(dirpath=str(checkpoints), every_n_iterations=every_n_iterations,
                                                  save_top_k=0, save_last=True)],
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -88,3 +97,19 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root, stop_at):
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
     assert len(resumed.pool_a.images) == len(straight.pool_a.images)
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, data_root):
+    straight, straight_record = run(data_root, tmp_path / "a")
+    # checkpoints every 100 iterations: only the signal handler can have written last.ckpt
+    with pytest.raises(SIGTERMException):
+        run(data_root, tmp_path / "b", stop_at=3, signal_stop=True, every_n_iterations=100)
+    checkpoint = torch.load(tmp_path / "b" / "last.ckpt", weights_only=False)
+    assert checkpoint["iteration"] == 3
+    resumed, resumed_record = run(data_root, tmp_path / "c", ckpt_path=str(tmp_path / "b" / "last.ckpt"))
+    assert resumed.iteration == TOTAL
+    assert sorted(resumed_record.batches) == list(range(3, TOTAL))
+    for i in range(3, TOTAL):
+        assert torch.equal(resumed_record.batches[i], straight_record.batches[i]), i
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

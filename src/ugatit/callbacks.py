@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ugatit.errors import ConfigError
 from ugatit.visualize import sample_grid, save_grid
@@ -43,6 +44,16 @@ class IterationCheckpoint(ModelCheckpoint):
         if self.save_last and trainer.global_step > 0 and not trainer.sanity_checking:
             if self._last_global_step_saved != trainer.global_step:
                 self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """A stop signal (SIGTERM; Ctrl+C) ends the run at a batch boundary: keep its state."""
+        if not self.save_last or not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            return
+        if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            log.info("Stopped by %s: saved %s", type(exception).__name__, self.last_model_path)
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)

@@ -9,7 +9,9 @@ network outputs are None are skipped, so CycleGAN and U-GAT-IT differ only in ne
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -18,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ugatit.errors import UserError
 from ugatit.image_pool import ImagePool
 from ugatit.losses import discriminator_adv_loss, generator_adv_loss, generator_cam_loss, l1
 from ugatit.nets.outputs import GeneratorOutput
@@ -27,6 +30,12 @@ from ugatit.settings import (
     ScheduleSettings,
     parse_settings,
 )
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(UserError):
+    """Training kept producing NaN/inf losses; the message names the iteration and the terms."""
 
 
 def _plain(config: Any) -> Any:
@@ -52,6 +61,7 @@ class TranslationModule(pl.LightningModule):
         schedule: Mapping[str, Any] | None = None,
         pool_size: int = 0,
         seed: int = 0,
+        max_nonfinite_steps: int = 10,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -66,6 +76,7 @@ class TranslationModule(pl.LightningModule):
                 "schedule": schedule,
                 "pool_size": pool_size,
                 "seed": seed,
+                "max_nonfinite_steps": max_nonfinite_steps,
             }
         )
         self.loss_settings = parse_settings(LossSettings, loss, "loss")
@@ -81,6 +92,11 @@ class TranslationModule(pl.LightningModule):
         self.pool_a = ImagePool(pool_size, seed=seed)
         self.pool_b = ImagePool(pool_size, seed=seed + 1)
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
+        # Non-finite losses: the step is skipped; after this many iterations in a row the run
+        # stops with a checkpoint (0 turns the check, and its host synchronisation, off).
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.skipped_steps = 0
+        self.nonfinite_in_a_row = 0
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -184,16 +200,12 @@ class TranslationModule(pl.LightningModule):
 
         self.toggle_optimizer(opt_d)
         d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a.image, fake_b.image)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        d_finite = self._optimizer_step(opt_d, d_loss)
         self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a, fake_b)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
+        g_finite = self._optimizer_step(opt_g, g_loss)
         self.untoggle_optimizer(opt_g)
         for generator in (self.generator_ab, self.generator_ba):
             hook = getattr(generator, "after_optimizer_step", None)
@@ -203,15 +215,58 @@ class TranslationModule(pl.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
+        terms = {**g_terms, **d_terms}
+        self._count_nonfinite(d_finite and g_finite, terms)
 
-        self.log_dict({f"train/{k}": v.detach() for k, v in {**g_terms, **d_terms}.items()})
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         self.log("lr/generator", opt_g.param_groups[0]["lr"])
         self.log("lr/discriminator", opt_d.param_groups[0]["lr"])
         self.log("train/iteration", float(self.iteration))
+        self.log("train/skipped_steps", float(self.skipped_steps))
         self.log("g", g_terms["g_total"].detach(), prog_bar=True, logger=False)
         self.log("d", d_terms["d_total"].detach(), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:
             self.trainer.should_stop = True
+
+    def _optimizer_step(self, optimizer: Any, loss: Tensor) -> bool:
+        """Backward and step unless the loss is not finite on some rank (then all ranks skip)."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.max_nonfinite_steps > 0:
+            finite = torch.isfinite(loss.detach()).float()
+            if self.trainer.world_size > 1:
+                finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+            if finite.item() < 1.0:
+                return False
+        self.manual_backward(loss)
+        optimizer.step()
+        return True
+
+    def _count_nonfinite(self, finite: bool, terms: Mapping[str, Tensor]) -> None:
+        """Count skipped steps; after ``max_nonfinite_steps`` in a row save and stop, clearly."""
+        if finite:
+            self.nonfinite_in_a_row = 0
+            return
+        self.skipped_steps += 1
+        self.nonfinite_in_a_row += 1
+        bad = [f"train/{k}" for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        log.warning("Iteration %d: non-finite loss (%s); step skipped.", self.iteration, ", ".join(bad))
+        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+            path = self._emergency_checkpoint(f"nonfinite_iter_{self.iteration:07d}.ckpt")
+            raise NonFiniteLossError(
+                f"Training stopped at iteration {self.iteration}: the loss was not finite for "
+                f"{self.nonfinite_in_a_row} iterations in a row (terms: {', '.join(bad)}); those "
+                f"steps were skipped, so the weights are still finite. Checkpoint: {path}. "
+                "Lower the learning rate (model.optimizer.lr) or the weight of the named term "
+                "(e.g. model.loss.cam_weight on small data sets), then resume with ckpt_path=..."
+            )
+
+    def _emergency_checkpoint(self, name: str) -> Path:
+        callback = self.trainer.checkpoint_callback
+        folder = Path(callback.dirpath) if getattr(callback, "dirpath", None) else None
+        folder = folder or Path(self.trainer.default_root_dir) / "checkpoints"
+        path = folder / name
+        self.trainer.save_checkpoint(path)
+        return path
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
@@ -244,10 +299,12 @@ class TranslationModule(pl.LightningModule):
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["iteration"] = self.iteration
+        checkpoint["skipped_steps"] = self.skipped_steps
         checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("iteration", 0))
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
         pools = checkpoint.get("image_pools")
         if pools:
             self.pool_a.load_state_dict(pools["a"], self.device)

@@ -55,10 +55,15 @@ def is_adaptive(kind: str) -> bool:
 
 
 def standardise(x: Tensor, dims: tuple[int, ...], unbiased: bool, eps: float = EPS) -> Tensor:
-    """(x - mean) / sqrt(var + eps) over ``dims``; the variance estimator is chosen explicitly."""
-    mean = x.mean(dim=dims, keepdim=True)
-    var = x.var(dim=dims, keepdim=True, correction=1 if unbiased else 0)
-    return (x - mean) / torch.sqrt(var + eps)
+    """(x - mean) / sqrt(var + eps) over ``dims``; the variance estimator is chosen explicitly.
+
+    The statistics are computed in float32 whatever the input dtype: under 16-bit mixed precision
+    a half-precision variance overflows or loses the small differences that matter here.
+    """
+    x32 = x.float()
+    mean = x32.mean(dim=dims, keepdim=True)
+    var = x32.var(dim=dims, keepdim=True, correction=1 if unbiased else 0)
+    return ((x32 - mean) / torch.sqrt(var + eps)).to(x.dtype)
 
 
 def _layer_instance_mix(x: Tensor, rho: Tensor, unbiased: bool, eps: float) -> Tensor:
