@@ -1,0 +1,417 @@
+"""Translating images with a trained checkpoint: loading, size handling, files in and out.
+
+Size policy: a full-mode U-GAT-IT generator only accepts its training size, so images are resized
+to it and the output is resized back to each input's size. Light U-GAT-IT and CycleGAN accept any
+size whose sides are multiples of 4, so images are reflect-padded up to the next multiple of 4 and
+the output is cropped back: nothing is resampled. Outputs are always written as PNG (lossless, so
+the saved pixels are exactly the ones scored by FID/KID), keeping each input's relative folder and
+file stem: ``in/sub/cat.jpg`` -> ``out/sub/cat.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from ugatit.data.dataset import to_tensor
+from ugatit.data.images import IMAGE_EXTENSIONS, check_images, list_images, load_rgb
+from ugatit.errors import UserError
+from ugatit.metrics import to_uint8
+from ugatit.module import TranslationModule
+from ugatit.visualize import colorize_heatmap, to_unit_range
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("a2b", "b2a")
+SIZE_MULTIPLE = 4  # two stride-2 downsamplings in every generator
+MIN_SIZE = 8  # U-GAT-IT's smallest input side
+_WARN_LISTED = 10  # how many skipped files a warning names
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint that is missing, unreadable or not a TranslationModule checkpoint."""
+
+
+class TranslationError(UserError, ValueError):
+    """Bad translate/eval input: a path, a direction, a device, an unreadable image."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a CUDA request without CUDA is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(str(device))
+    except (RuntimeError, ValueError) as error:
+        raise TranslationError(
+            f"device={device!r} is not a device; use auto, cpu or cuda (or cuda:N)."
+        ) from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise TranslationError(
+            f"device={device!r} was requested but CUDA is not available on this machine; use "
+            "device=cpu or device=auto."
+        )
+    return resolved
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise TranslationError(f"direction={direction!r} is invalid; use a2b or b2a.")
+    return direction
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A checkpoint's module in eval mode, with what the size policy and directions need."""
+
+    module: TranslationModule
+    path: Path
+    directions: tuple[str, ...]
+    fixed_size: int | None  # full-mode U-GAT-IT: the only accepted square size; else None
+    iteration: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def require_direction(self, direction: str) -> None:
+        check_direction(direction)
+        if direction not in self.directions:
+            raise TranslationError(
+                f"Checkpoint '{self.path}' holds a trained generator only for "
+                f"{', '.join(self.directions)} (a converted checkpoint with one direction); use "
+                f"direction={self.directions[0]}."
+            )
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        # mmap: a full-mode checkpoint with Adam states is gigabytes; only the weights get read.
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError as error:
+        if "mmap" not in str(error):
+            raise
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_checkpoint(ckpt_path: str | Path | None, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the TranslationModule from a checkpoint's hyper-parameters and weights.
+
+    Checkpoints are pickles (as every Lightning checkpoint): load only files you trust.
+    """
+    if ckpt_path is None or str(ckpt_path).strip() in ("", "???", "None"):
+        raise CheckpointError(
+            "ckpt_path is not set: pass the checkpoint to use, e.g. "
+            "ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt."
+        )
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise CheckpointError(
+            f"ckpt_path '{path}' does not exist or is not a file; pass a .ckpt written by "
+            "src/train.py (checkpoints/last.ckpt in its run folder) or by src/convert.py."
+        )
+    try:
+        checkpoint = _read_checkpoint(path)
+    except Exception as error:  # pickle, zip and EOF errors all mean "not a readable checkpoint"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"ckpt_path '{path}' cannot be read as a checkpoint ({type(error).__name__}: "
+            f"{reason}); the file is truncated or not a PyTorch checkpoint. Pass an intact .ckpt."
+        ) from error
+    if not isinstance(checkpoint, dict) or not {"hyper_parameters", "state_dict"} <= set(
+        checkpoint
+    ):
+        raise CheckpointError(
+            f"ckpt_path '{path}' is not a checkpoint of this project (no hyper_parameters and "
+            "state_dict); convert official weights first with src/convert.py."
+        )
+    try:
+        module = TranslationModule(**checkpoint["hyper_parameters"])
+        module.load_state_dict(checkpoint["state_dict"])
+    except UserError:
+        raise
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"ckpt_path '{path}' does not rebuild a TranslationModule ({type(error).__name__}: "
+            f"{reason}); it was written by another version of the code or another project."
+        ) from error
+    module.eval().requires_grad_(False).to(resolve_device(device))
+    converted = checkpoint.get("converted") or {}
+    directions = tuple(d for d in converted.get("directions", DIRECTIONS) if d in DIRECTIONS)
+    generator = module.generator_ab
+    fixed = None if getattr(generator, "light", True) else int(generator.img_size)
+    return LoadedModel(module, path, directions, fixed, int(checkpoint.get("iteration", 0)))
+
+
+# ---------------------------------------------------------------------------------- tensors
+def _pad_amounts(size: int) -> tuple[int, int]:
+    extra = -size % SIZE_MULTIPLE
+    return extra // 2, extra - extra // 2
+
+
+def _check_size(height: int, width: int, where: str) -> None:
+    if min(height, width) < MIN_SIZE:
+        raise TranslationError(
+            f"{where} is {width}x{height}; the generators need at least {MIN_SIZE} px on each "
+            "side. Enlarge or leave out this image."
+        )
+
+
+def _resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(images.shape[-2:]) == size:
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+@dataclasses.dataclass
+class Translated:
+    """One translated image in [-1, 1] (3, H, W) at its input's size, and its raw heatmap or None."""
+
+    image: Tensor
+    heatmap: Tensor | None  # (1, H, W), upsampled onto the image, not normalised
+
+
+def _run(loaded: LoadedModel, batch: Tensor, direction: str) -> tuple[Tensor, Tensor | None]:
+    with torch.no_grad():
+        output = loaded.module(batch.to(loaded.device), direction)
+    heatmap = output.heatmap
+    if heatmap is not None:
+        heatmap = _resize(heatmap.float(), tuple(batch.shape[-2:]))
+    return output.image.float(), heatmap
+
+
+def _translate_same_size(loaded: LoadedModel, batch: Tensor, direction: str) -> list[Translated]:
+    """Images of one size: resize to the fixed size and back, or reflect-pad and crop back."""
+    height, width = batch.shape[-2:]
+    if loaded.fixed_size is not None:
+        size = (loaded.fixed_size, loaded.fixed_size)
+        image, heatmap = _run(loaded, _resize(batch, size), direction)
+        image = _resize(image, (height, width))
+        heatmap = None if heatmap is None else _resize(heatmap, (height, width))
+    else:
+        top, bottom = _pad_amounts(height)
+        left, right = _pad_amounts(width)
+        padded = F.pad(batch, (left, right, top, bottom), mode="reflect") if top + bottom + left + right else batch
+        image, heatmap = _run(loaded, padded, direction)
+        rows, cols = slice(top, top + height), slice(left, left + width)
+        image = image[..., rows, cols]
+        heatmap = None if heatmap is None else heatmap[..., rows, cols]
+    return [
+        Translated(image[i].cpu(), None if heatmap is None else heatmap[i].cpu())
+        for i in range(len(image))
+    ]
+
+
+def translate_images(
+    loaded: LoadedModel, images: Sequence[Tensor], direction: str
+) -> list[Translated]:
+    """Translate images in [-1, 1] (each (3, H, W), any size), returned in input order.
+
+    Images of equal size run as one batch; the caller chooses how many to pass at once.
+    """
+    loaded.require_direction(direction)
+    for image in images:
+        _check_size(int(image.shape[-2]), int(image.shape[-1]), "An image")
+    if loaded.fixed_size is not None:  # all become fixed_size x fixed_size: one batch
+        size = (loaded.fixed_size, loaded.fixed_size)
+        batch = torch.stack([_resize(image[None], size)[0] for image in images])
+        results = _translate_same_size(loaded, batch, direction)
+        return [
+            Translated(
+                _resize(r.image[None], tuple(image.shape[-2:]))[0],
+                None if r.heatmap is None else _resize(r.heatmap[None], tuple(image.shape[-2:]))[0],
+            )
+            for r, image in zip(results, images, strict=True)
+        ]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, image in enumerate(images):
+        groups.setdefault(tuple(image.shape[-2:]), []).append(index)
+    results: list[Translated | None] = [None] * len(images)
+    for indices in groups.values():
+        batch = torch.stack([images[i] for i in indices])
+        for index, result in zip(indices, _translate_same_size(loaded, batch, direction), strict=True):
+            results[index] = result
+    return results  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------- pictures
+def to_pil(image: Tensor) -> Image.Image:
+    """Generator output in [-1, 1] (3, H, W) -> 8-bit RGB image, rounded as ``to_uint8``."""
+    return Image.fromarray(to_uint8(image).permute(1, 2, 0).numpy())
+
+
+def unit_to_pil(image: Tensor) -> Image.Image:
+    """An image in [0, 1] (3, H, W) -> 8-bit RGB image."""
+    pixels = (image.float() * 255).round().clamp(0, 255).to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy())
+
+
+def heatmap_picture(heatmap: Tensor) -> Tensor:
+    """Raw heatmap (1, H, W) -> coloured [0, 1] picture (3, H, W), min-max normalised."""
+    return colorize_heatmap(heatmap[None], tuple(heatmap.shape[-2:]))[0].cpu()
+
+
+def panel(source: Tensor, result: Translated) -> Tensor:
+    """input | heatmap | output side by side in [0, 1]; without a heatmap: input | output."""
+    tiles = [to_unit_range(source.cpu())]
+    if result.heatmap is not None:
+        tiles.append(heatmap_picture(result.heatmap))
+    tiles.append(to_unit_range(result.image))
+    return torch.cat(tiles, dim=-1)
+
+
+# ---------------------------------------------------------------------------------- file names
+def output_names(relatives: Sequence[Path]) -> list[Path]:
+    """``sub/name.ext`` -> ``sub/name.png``; when two inputs would share a name, both keep their
+    extension (``name.jpg.png``, ``name.png.png``) so no output overwrites another."""
+    wanted = [relative.with_suffix(".png") for relative in relatives]
+    counts: dict[Path, int] = {}
+    for name in wanted:
+        counts[name] = counts.get(name, 0) + 1
+    names = []
+    for relative, name in zip(relatives, wanted, strict=True):
+        if counts[name] > 1:
+            name = relative.with_name(relative.name + ".png")
+            log.warning("Two inputs would both be saved as %s; writing %s", relative, name)
+        names.append(name)
+    return names
+
+
+def save_png(picture: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path, format="PNG")
+
+
+# ---------------------------------------------------------------------------------- files
+def collect_inputs(input_path: str | Path | None) -> tuple[Path, list[Path]]:
+    """The folder that relative output paths start from, and the image files to translate."""
+    if input_path is None or str(input_path).strip() in ("", "???", "None"):
+        raise TranslationError(
+            "input is not set: pass an image or a folder of images, e.g. input=photos/."
+        )
+    path = Path(str(input_path)).expanduser()
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise TranslationError(
+                f"input '{path}' is not an image file (known extensions: "
+                f"{' '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images."
+            )
+        return path.parent, [path]
+    if not path.is_dir():
+        raise TranslationError(
+            f"input '{path}' does not exist; pass an existing image file or folder of images."
+        )
+    files = list_images(path, recursive=True)
+    if not files:
+        raise TranslationError(
+            f"input folder '{path}' holds no images (searched recursively for "
+            f"{' '.join(IMAGE_EXTENSIONS)}); point input at a folder with image files."
+        )
+    return path, files
+
+
+def _readable(files: list[Path], skip_unreadable: bool) -> list[Path]:
+    good, bad = check_images(files, None)
+    if bad and not skip_unreadable:
+        listed = "; ".join(f"'{p}' ({reason})" for p, reason in bad[:_WARN_LISTED])
+        more = f" and {len(bad) - _WARN_LISTED} more" if len(bad) > _WARN_LISTED else ""
+        raise TranslationError(
+            f"{len(bad)} unreadable image(s): {listed}{more}. Replace or delete them, or set "
+            "skip_unreadable=true to translate the others."
+        )
+    if bad:
+        names = ", ".join(str(p) for p, _ in bad[:_WARN_LISTED])
+        more = ", ..." if len(bad) > _WARN_LISTED else ""
+        log.warning("Skipping %d unreadable image(s): %s%s", len(bad), names, more)
+    if not good:
+        raise TranslationError("Every input image is unreadable; nothing was translated.")
+    return good
+
+
+def _destinations(root: Path, files: list[Path], output_dir: Path) -> list[Path]:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TranslationError(
+            f"output '{output_dir}' is a file; pass a folder (it is created when missing)."
+        )
+    destinations = [output_dir / n for n in output_names([f.relative_to(root) for f in files])]
+    sources = {f.resolve() for f in files}
+    clashes = [d for d in destinations if d.resolve() in sources]
+    if clashes:
+        raise TranslationError(
+            f"Writing to output '{output_dir}' would overwrite input image(s) such as "
+            f"'{clashes[0]}'; choose an output folder outside the input."
+        )
+    return destinations
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def translate_files(
+    loaded: LoadedModel,
+    input_path: str | Path | None,
+    output_dir: str | Path,
+    direction: str = "a2b",
+    batch_size: int = 1,
+    panels: bool = False,
+    skip_unreadable: bool = False,
+) -> list[Path]:
+    """Translate one image or every image under a folder; returns the written PNG paths.
+
+    With ``panels`` each written file is input | heatmap | output side by side instead of the
+    translation alone (no heatmap column for CycleGAN).
+    """
+    loaded.require_direction(direction)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise TranslationError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    root, files = collect_inputs(input_path)
+    files = _readable(files, skip_unreadable)
+    destinations = _destinations(root, files, Path(str(output_dir)).expanduser())
+    written: list[Path] = []
+    for chunk in _chunks(list(zip(files, destinations, strict=True)), batch_size):
+        sources = [to_tensor(load_rgb(source)) for source, _ in chunk]
+        for (source, target), image, result in zip(
+            chunk, sources, _translate_checked(loaded, sources, chunk, direction), strict=True
+        ):
+            picture = unit_to_pil(panel(image, result)) if panels else to_pil(result.image)
+            save_png(picture, target)
+            written.append(target)
+            log.debug("%s -> %s", source, target)
+    log.info("Translated %d image(s) %s into %s", len(written), direction, output_dir)
+    return written
+
+
+def _translate_checked(
+    loaded: LoadedModel, images: list[Tensor], chunk: list[tuple[Path, Path]], direction: str
+) -> list[Translated]:
+    for image, (source, _) in zip(images, chunk, strict=True):
+        _check_size(int(image.shape[-2]), int(image.shape[-1]), f"Image '{source}'")
+    return translate_images(loaded, images, direction)
+
+
+
+def translate(cfg: Any) -> list[Path]:
+    """What src/translate.py runs: check the cheap options, load the checkpoint, translate."""
+    check_direction(str(cfg.direction))
+    collect_inputs(cfg.input)  # a bad input path fails before a large checkpoint is read
+    loaded = load_checkpoint(cfg.ckpt_path, cfg.get("device", "auto"))
+    return translate_files(
+        loaded,
+        cfg.input,
+        cfg.output,
+        direction=str(cfg.direction),
+        batch_size=cfg.get("batch_size", 1),
+        panels=bool(cfg.get("panels", False)),
+        skip_unreadable=bool(cfg.get("skip_unreadable", False)),
+    )
