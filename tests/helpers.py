@@ -54,7 +54,8 @@ class FixedPairsDataModule(pl.LightningDataModule):
 def tiny_module(**overrides: Any) -> TranslationModule:
     config = {**TINY_CYCLEGAN, "schedule": {"max_iterations": 4}}
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
+        # a dict with its own _target_ replaces the network; other dicts update the section
+        if isinstance(value, dict) and isinstance(config.get(key), dict) and "_target_" not in value:
             config[key] = {**config[key], **value}
         else:
             config[key] = value

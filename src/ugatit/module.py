@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ugatit.distributed import average_gradients, take_over_gradient_sync
 from ugatit.errors import UserError
 from ugatit.image_pool import ImagePool
 from ugatit.losses import discriminator_adv_loss, generator_adv_loss, generator_cam_loss, l1
@@ -97,6 +98,7 @@ class TranslationModule(pl.LightningModule):
         self.max_nonfinite_steps = max_nonfinite_steps
         self.skipped_steps = 0
         self.nonfinite_in_a_row = 0
+        self._sync_gradients_by_hand = False
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -194,6 +196,10 @@ class TranslationModule(pl.LightningModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         real_a, real_b = batch["a"], batch["b"]
         opt_g, opt_d = self.optimizers()
+        # Two backward passes inside one DDP forward: DDP's reducer is switched off for this
+        # step (Lightning re-arms it after every forward) and each optimizer's gradients are
+        # averaged just before its step.
+        self._sync_gradients_by_hand = take_over_gradient_sync(self.trainer.model)
 
         fake_b = self.generator_ab(real_a)
         fake_a = self.generator_ba(real_b)
@@ -238,6 +244,8 @@ class TranslationModule(pl.LightningModule):
             if finite.item() < 1.0:
                 return False
         self.manual_backward(loss)
+        if self._sync_gradients_by_hand:
+            average_gradients(p for group in optimizer.param_groups for p in group["params"])
         optimizer.step()
         return True
 
