@@ -145,3 +145,27 @@ def test_checkpoint_carries_iteration_and_image_pools(tmp_path):
     for p, q in zip(module.parameters(), restored.parameters(), strict=True):
         assert torch.equal(p, q)
     assert copy.deepcopy(restored.hparams)["generator"]["ngf"] == 8
+
+
+def test_channels_last_option_trains_and_keeps_checkpoint_keys(tmp_path):
+    module = tiny_module(channels_last=True, schedule={"max_iterations": 2})
+    keys = set(module.state_dict())
+    trainer = fit(module)
+    assert module.generator_ab.model[1].weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    assert set(torch.load(tmp_path / "c.ckpt", weights_only=False)["state_dict"]) == keys
+
+
+def test_compile_option_compiles_every_network_in_place(monkeypatch):
+    compiled = []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    module = tiny_module(compile=True, schedule={"max_iterations": 1})
+    fit(module)
+    assert sorted(compiled) == sorted(["ResnetGenerator"] * 2 + ["PatchGANDiscriminator"] * 2)
+
+
+@pytest.mark.slow
+def test_compiled_training_runs_for_real():
+    module = tiny_module(compile=True, schedule={"max_iterations": 2})
+    fit(module)
+    assert module.iteration == 2

@@ -63,6 +63,8 @@ class TranslationModule(pl.LightningModule):
         pool_size: int = 0,
         seed: int = 0,
         max_nonfinite_steps: int = 10,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -78,6 +80,8 @@ class TranslationModule(pl.LightningModule):
                 "pool_size": pool_size,
                 "seed": seed,
                 "max_nonfinite_steps": max_nonfinite_steps,
+                "channels_last": channels_last,
+                "compile": compile,
             }
         )
         self.loss_settings = parse_settings(LossSettings, loss, "loss")
@@ -99,6 +103,8 @@ class TranslationModule(pl.LightningModule):
         self.skipped_steps = 0
         self.nonfinite_in_a_row = 0
         self._sync_gradients_by_hand = False
+        self.channels_last = channels_last
+        self.compile_networks = compile
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -135,6 +141,23 @@ class TranslationModule(pl.LightningModule):
             raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}.")
         generator = self.generator_ab if direction == "a2b" else self.generator_ba
         return generator(image)
+
+    # ------------------------------------------------------------------ speed options
+    def setup(self, stage: str) -> None:
+        """Optional speed-ups, off by default until measured (src/benchmark.py)."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_networks and stage == "fit":
+            for network in self.networks():
+                network.compile()  # in place: parameter names (and checkpoints) stay the same
+
+    def networks(self) -> list[nn.Module]:
+        return [self.generator_ab, self.generator_ba, self.discriminator_a, self.discriminator_b]
+
+    def _prepare_input(self, image: Tensor) -> Tensor:
+        if self.channels_last:
+            return image.contiguous(memory_format=torch.channels_last)
+        return image
 
     # ------------------------------------------------------------------ training
     def _discriminator_loss(
@@ -194,7 +217,7 @@ class TranslationModule(pl.LightningModule):
         return total, terms
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        real_a, real_b = batch["a"], batch["b"]
+        real_a, real_b = self._prepare_input(batch["a"]), self._prepare_input(batch["b"])
         opt_g, opt_d = self.optimizers()
         # Two backward passes inside one DDP forward: DDP's reducer is switched off for this
         # step (Lightning re-arms it after every forward) and each optimizer's gradients are
@@ -229,6 +252,7 @@ class TranslationModule(pl.LightningModule):
         self.log("lr/discriminator", opt_d.param_groups[0]["lr"])
         self.log("train/iteration", float(self.iteration))
         self.log("train/skipped_steps", float(self.skipped_steps))
+        self.log("it", float(self.iteration), prog_bar=True, logger=False)
         self.log("g", g_terms["g_total"].detach(), prog_bar=True, logger=False)
         self.log("d", d_terms["d_total"].detach(), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:
