@@ -54,12 +54,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
-    """The value a sweeper optimises; a clear error when the metric was never logged."""
+    """The value a sweeper optimises; None (with a warning naming the choices) when not logged.
+
+    A finished run never fails here: its checkpoints are already written.
+    """
     if not name:
         return None
     if name not in metrics:
-        raise KeyError(
-            f"optimized_metric={name!r} was not logged; logged metrics: {sorted(metrics)}. "
-            "Set optimized_metric to one of them."
+        log.warning(
+            "optimized_metric=%r was not logged (logged: %s); a sweep needs one of those.",
+            name,
+            sorted(metrics),
         )
+        return None
     return metrics[name]
