@@ -49,19 +49,20 @@ class ReferenceOrderModule(TranslationModule):
     """The same networks, losses and weights, in the official code's order: the D step runs the
     generators and keeps their graph (fakes not detached), the G step runs them again.
 
-    Kept for benchmarking and for checking that both orderings train identically; train with
-    :class:`TranslationModule`, which gets the same result with less work.
+    Optimizer steps go through the module's own ``_optimizer_step`` (same zero_grad, non-finite
+    check and step), so the two variants differ in the ordering alone. Single device only (no
+    DDP gradient hand-over). Kept for benchmarking and for checking that both orderings train
+    identically; train with :class:`TranslationModule`, which gets the same result with less work.
     """
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        real_a, real_b = batch["a"], batch["b"]
+        real_a, real_b = self._prepare_input(batch["a"]), self._prepare_input(batch["b"])
         opt_g, opt_d = self.optimizers()
         w = self.loss_settings
 
         # D step. The D loss back-propagates into the generators too, as in the official code;
         # those gradients are discarded by the G step's zero_grad. A configured image pool
         # detaches as CycleGAN's code does; without one (U-GAT-IT) the fakes keep their graph.
-        opt_d.zero_grad(set_to_none=True)
         fake_b = self.generator_ab(real_a).image
         fake_a = self.generator_ba(real_b).image
         d_a = discriminator_adv_loss(
@@ -75,16 +76,13 @@ class ReferenceOrderModule(TranslationModule):
             w.gan_mode,
         )
         d_loss = w.d_loss_scale * w.adv_weight * (d_a + d_b)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        d_finite = self._optimizer_step(opt_d, d_loss)
 
         # G step: the generators run again (same weights, so the same fakes).
-        opt_g.zero_grad(set_to_none=True)
         fake_b_out = self.generator_ab(real_a)
         fake_a_out = self.generator_ba(real_b)
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
-        self.manual_backward(g_loss)
-        opt_g.step()
+        g_finite = self._optimizer_step(opt_g, g_loss)
         for generator in (self.generator_ab, self.generator_ba):
             hook = getattr(generator, "after_optimizer_step", None)
             if hook is not None:
@@ -94,6 +92,7 @@ class ReferenceOrderModule(TranslationModule):
             scheduler.step()
         self.iteration += 1
         terms = {**g_terms, "d_a": d_a, "d_b": d_b, "d_total": d_loss}
+        self._count_nonfinite(d_finite and g_finite, terms)
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         self.log("lr/generator", opt_g.param_groups[0]["lr"])
         self.log("lr/discriminator", opt_d.param_groups[0]["lr"])
