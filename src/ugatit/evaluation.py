@@ -243,7 +243,9 @@ def markdown_table(results: Mapping[str, Any]) -> str:
             f"{scores['kid_subset_size']} |"
         )
     protocol = results.get("protocol", {})
-    source = protocol.get("checkpoint") or f"{protocol.get('fake_dir')} vs {protocol.get('real_dir')}"
+    source = (
+        protocol.get("checkpoint") or f"{protocol.get('fake_dir')} vs {protocol.get('real_dir')}"
+    )
     lines += [
         "",
         f"Scored: {source}. Inception weights: {protocol.get('weights_file')}; "

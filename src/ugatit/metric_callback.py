@@ -1,9 +1,11 @@
 """FID/KID during training, on the data module's val or test images, for dashboards and model choice.
 
-Logs ``<prefix>/fid_a2b``, ``<prefix>/kid_a2b``, ``<prefix>/fid_b2a``, ``<prefix>/kid_b2a``,
-``<prefix>/fid_mean`` and ``<prefix>/kid_mean`` (prefix ``val``; KID is the raw mean, not x100)
-through ``pl_module.log``, so loggers record them and ModelCheckpoint(monitor=...) and the sweep
-objective (``optimized_metric``) can read them from ``trainer.callback_metrics``.
+Computes ``<prefix>/fid_a2b``, ``<prefix>/kid_a2b``, ``<prefix>/fid_b2a``, ``<prefix>/kid_b2a``,
+``<prefix>/fid_mean`` and ``<prefix>/kid_mean`` (prefix ``val``; KID is the raw mean, not x100).
+They go through ``pl_module.log`` into ``trainer.callback_metrics``, where ModelCheckpoint(monitor=
+...) and the sweep objective (``optimized_metric``) read them, and straight to every logger at
+Lightning's current step. A monitoring checkpoint should save on the same iterations as this
+callback evaluates, or it compares the last evaluation's values.
 
 Rank zero computes; the numbers are broadcast so every rank logs the same values (a monitor on
 another rank would otherwise miss the key). Inception is fetched from the per-process cache in
@@ -34,7 +36,9 @@ _SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 
 def _check_period(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"FidKidCallback {name}={value!r} is invalid: use an integer >= 1 or null.")
+        raise ConfigError(
+            f"FidKidCallback {name}={value!r} is invalid: use an integer >= 1 or null."
+        )
 
 
 class FidKidCallback(pl.Callback):
@@ -181,7 +185,13 @@ class FidKidCallback(pl.Callback):
         metrics = trainer.strategy.broadcast(metrics, src=0)
         self._last_iteration = iteration
         for name, value in metrics.items():
-            pl_module.log(name, value, batch_size=1)
+            # logger=False: Lightning forwards hook metrics to loggers only every
+            # log_every_n_steps, which would drop most evaluations; they are sent below instead.
+            pl_module.log(name, value, batch_size=1, logger=False)
+        if trainer.is_global_zero:
+            step = trainer.fit_loop.epoch_loop._batches_that_stepped  # Lightning's own log step
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)
         log.info(
             "Iteration %d: %s",
             iteration,
@@ -198,5 +208,8 @@ class FidKidCallback(pl.Callback):
             self._evaluate_and_log(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.every_n_epochs is not None and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+        if (
+            self.every_n_epochs is not None
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        ):
             self._evaluate_and_log(trainer, pl_module)

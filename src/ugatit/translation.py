@@ -102,7 +102,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def load_checkpoint(ckpt_path: str | Path | None, device: str | torch.device = "cpu") -> LoadedModel:
+def load_checkpoint(
+    ckpt_path: str | Path | None, device: str | torch.device = "cpu"
+) -> LoadedModel:
     """Rebuild the TranslationModule from a checkpoint's hyper-parameters and weights.
 
     Checkpoints are pickles (as every Lightning checkpoint): load only files you trust.
@@ -200,7 +202,11 @@ def _translate_same_size(loaded: LoadedModel, batch: Tensor, direction: str) -> 
     else:
         top, bottom = _pad_amounts(height)
         left, right = _pad_amounts(width)
-        padded = F.pad(batch, (left, right, top, bottom), mode="reflect") if top + bottom + left + right else batch
+        padded = (
+            F.pad(batch, (left, right, top, bottom), mode="reflect")
+            if top + bottom + left + right
+            else batch
+        )
         image, heatmap = _run(loaded, padded, direction)
         rows, cols = slice(top, top + height), slice(left, left + width)
         image = image[..., rows, cols]
@@ -238,7 +244,9 @@ def translate_images(
     results: list[Translated | None] = [None] * len(images)
     for indices in groups.values():
         batch = torch.stack([images[i] for i in indices])
-        for index, result in zip(indices, _translate_same_size(loaded, batch, direction), strict=True):
+        for index, result in zip(
+            indices, _translate_same_size(loaded, batch, direction), strict=True
+        ):
             results[index] = result
     return results  # type: ignore[return-value]
 
@@ -398,7 +406,6 @@ def _translate_checked(
     for image, (source, _) in zip(images, chunk, strict=True):
         _check_size(int(image.shape[-2]), int(image.shape[-1]), f"Image '{source}'")
     return translate_images(loaded, images, direction)
-
 
 
 def translate(cfg: Any) -> list[Path]:

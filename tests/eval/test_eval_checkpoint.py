@@ -90,7 +90,9 @@ def trained_checkpoint(tmp_path_factory, model: str) -> Path:
             "~logger",
             "data.val_samples=2",
         ]
-        train(compose_config("train", run_dir, session_dir(tmp_path_factory, "eval_data"), overrides))
+        train(
+            compose_config("train", run_dir, session_dir(tmp_path_factory, "eval_data"), overrides)
+        )
     assert checkpoint.exists()
     return checkpoint
 
@@ -216,7 +218,9 @@ def test_a_converted_one_direction_checkpoint_is_scored_in_that_direction_only(
 
 def test_full_mode_checkpoint_needs_its_own_crop_size(tmp_path_factory, data_dir, tmp_path):
     full = trained_checkpoint(tmp_path_factory, "full")
-    with pytest.raises(ConfigError, match=r"trained at 32x32.*data.crop_size=64.*data.crop_size=32"):
+    with pytest.raises(
+        ConfigError, match=r"trained at 32x32.*data.crop_size=64.*data.crop_size=32"
+    ):
         run_eval(tmp_path, data_dir, [f"ckpt_path={full}"])
 
 
@@ -263,4 +267,3 @@ def test_command_line_evaluation(weights, light_ckpt, data_dir, tmp_path):
     assert len(list((run / "a2b").glob("*.png"))) == len(list((run / "b2a").glob("*.png"))) == 3
     assert "| direction | FID | KID x100 (mean +- std) |" in result.stdout
     assert (run / ".hydra" / "config.yaml").exists()
-
