@@ -3,3 +3,12 @@ from pathlib import Path
 
 # tests/helpers.py is imported as a plain module by the tests.
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory) -> Path:
+    """A data folder shared by the session: the first run that needs shapes generates them."""
+    return tmp_path_factory.mktemp("data")

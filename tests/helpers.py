@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit.module import TranslationModule
@@ -77,3 +83,33 @@ def fit(module: pl.LightningModule, datamodule: pl.LightningDataModule | None = 
     trainer = pl.Trainer(**options)
     trainer.fit(module, datamodule=datamodule or FixedPairsDataModule())
     return trainer
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# overrides that make any composed training run tiny
+FAST = [
+    "model.schedule.max_iterations=4",
+    "callbacks.sample_grid.every_n_iterations=2",
+    "callbacks.rich_progress_bar=null",
+    "data.val_samples=2",
+]
+
+
+def compose_config(name: str, tmp_path: Path, data_dir: Path, overrides: list[str]) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` like the entry point would, with outputs under ``tmp_path``."""
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(name, overrides=overrides, return_hydra_config=True)
+        HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path / "logs")
+        cfg.paths.data_dir = str(data_dir)
+    return cfg
+
+
+def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str]) -> DictConfig:
+    return compose_config("train", tmp_path, data_dir, overrides)

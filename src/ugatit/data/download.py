@@ -39,6 +39,14 @@ MANUAL_SOURCES = {
         "the Google Drive link under 'Dataset' in the official U-GAT-IT README "
         "(https://github.com/taki0112/UGATIT)"
     ),
+    "cat2dog": (
+        "the DRIT project (https://github.com/HsinYingLee/DRIT, 'Datasets': cat2dog), "
+        "renaming its cat/dog folders to trainA/trainB and testA/testB"
+    ),
+    "photo2portrait": (
+        "the DRIT project (https://github.com/HsinYingLee/DRIT, 'Datasets': portrait), "
+        "with photos as domain A and portraits as domain B"
+    ),
 }
 
 _CHUNK = 1 << 20
