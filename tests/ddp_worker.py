@@ -22,8 +22,10 @@ class Report(pl.Callback):
     def on_train_end(self, trainer, pl_module):
         checksum = torch.stack([p.detach().double().sum() for p in pl_module.parameters()]).tolist()
         everything = [None] * dist.get_world_size()
-        dist.all_gather_object(everything, {"paths": self.paths, "checksum": checksum,
-                                            "iteration": pl_module.iteration})
+        dist.all_gather_object(
+            everything,
+            {"paths": self.paths, "checksum": checksum, "iteration": pl_module.iteration},
+        )
         if trainer.is_global_zero:
             with open(sys.argv[2], "w") as f:
                 json.dump(everything, f)
@@ -31,17 +33,34 @@ class Report(pl.Callback):
 
 def main() -> None:
     module = TranslationModule(
-        generator={"_target_": "ugatit.nets.ugatit.UgatitGenerator", "ngf": 4, "n_res": 1,
-                   "img_size": 32, "light": True},
-        discriminator={"_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet", "ndf": 4,
-                       "global_layers": 5, "local_layers": 4},
-        schedule={"max_iterations": 3}, pool_size=2,
+        generator={
+            "_target_": "ugatit.nets.ugatit.UgatitGenerator",
+            "ngf": 4,
+            "n_res": 1,
+            "img_size": 32,
+            "light": True,
+        },
+        discriminator={
+            "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
+            "ndf": 4,
+            "global_layers": 5,
+            "local_layers": 4,
+        },
+        schedule={"max_iterations": 3},
+        pool_size=2,
     )
     data = UnpairedDataModule(root=sys.argv[1], crop_size=32, load_size=36, val_samples=0, seed=3)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_epochs=-1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        use_distributed_sampler=False, callbacks=[Report()],
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        callbacks=[Report()],
     )
     trainer.fit(module, datamodule=data)
 

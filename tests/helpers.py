@@ -61,14 +61,22 @@ def tiny_module(**overrides: Any) -> TranslationModule:
     config = {**TINY_CYCLEGAN, "schedule": {"max_iterations": 4}}
     for key, value in overrides.items():
         # a dict with its own _target_ replaces the network; other dicts update the section
-        if isinstance(value, dict) and isinstance(config.get(key), dict) and "_target_" not in value:
+        if (
+            isinstance(value, dict)
+            and isinstance(config.get(key), dict)
+            and "_target_" not in value
+        ):
             config[key] = {**config[key], **value}
         else:
             config[key] = value
     return TranslationModule(**config)
 
 
-def fit(module: pl.LightningModule, datamodule: pl.LightningDataModule | None = None, **trainer_kwargs: Any) -> pl.Trainer:
+def fit(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None = None,
+    **trainer_kwargs: Any,
+) -> pl.Trainer:
     options = {
         "accelerator": "cpu",
         "max_epochs": -1,

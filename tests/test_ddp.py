@@ -14,7 +14,10 @@ def test_two_process_ddp_keeps_ranks_identical_and_splits_the_data(tmp_path):
     root = ensure_shapes(tmp_path / "shapes", image_size=32, n_train=8, n_test=2)
     out = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, str(WORKER), str(root), str(out)], capture_output=True, text=True, timeout=300,
+        [sys.executable, str(WORKER), str(root), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = json.loads(out.read_text())

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from helpers import CONF, FAST, compose_train
 
+from helpers import CONF, FAST, compose_train
 from ugatit.pipeline import train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -14,7 +14,9 @@ ABLATIONS = [name for name in EXPERIMENTS if name.startswith("ablation_")]
 def test_the_paper_rows_and_ablations_exist():
     for data in ("selfie2anime", "horse2zebra", "cat2dog", "photo2portrait", "vangogh2photo"):
         assert f"ugatit_{data}" in EXPERIMENTS and f"cyclegan_{data}" in EXPERIMENTS
-    assert set(ABLATIONS) == {f"ablation_{n}" for n in ("in", "ln", "adain", "gn", "no_cam", "no_g_cam", "no_d_cam")}
+    assert set(ABLATIONS) == {
+        f"ablation_{n}" for n in ("in", "ln", "adain", "gn", "no_cam", "no_g_cam", "no_d_cam")
+    }
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -29,16 +31,28 @@ def test_experiment_composes_with_the_paper_values(tmp_path, shapes_dir, name):
 
 
 EXPECTED = {
-    "ablation_in": ("norm", "in"), "ablation_ln": ("norm", "ln"), "ablation_adain": ("norm", "adain"),
-    "ablation_gn": ("norm", "gn"), "ablation_no_cam": ("use_cam", False),
-    "ablation_no_g_cam": ("use_cam", False), "ablation_no_d_cam": ("norm", "adalin"),
+    "ablation_in": ("norm", "in"),
+    "ablation_ln": ("norm", "ln"),
+    "ablation_adain": ("norm", "adain"),
+    "ablation_gn": ("norm", "gn"),
+    "ablation_no_cam": ("use_cam", False),
+    "ablation_no_g_cam": ("use_cam", False),
+    "ablation_no_d_cam": ("norm", "adalin"),
 }
 
 
 @pytest.mark.parametrize("name", ABLATIONS)
 def test_ablation_trains_a_few_iterations(tmp_path, shapes_dir: Path, name):
-    overrides = [f"experiment={name}", "data=shapes", "model=ugatit_small", "trainer=cpu", *FAST,
-                 "model.schedule.max_iterations=2", "model.generator.ngf=8", "model.discriminator.ndf=8"]
+    overrides = [
+        f"experiment={name}",
+        "data=shapes",
+        "model=ugatit_small",
+        "trainer=cpu",
+        *FAST,
+        "model.schedule.max_iterations=2",
+        "model.generator.ngf=8",
+        "model.discriminator.ndf=8",
+    ]
     cfg = compose_train(tmp_path, shapes_dir, overrides)
     key, value = EXPECTED[name]
     assert cfg.model.generator[key] == value

@@ -13,7 +13,9 @@ def test_pool_fills_then_mixes_history_and_new_images():
     first = [torch.full((1, 1, 2, 2), float(i)) for i in range(4)]
     for x in first:
         assert torch.equal(pool.query(x), x)  # filling: new images pass through
-    returned = [pool.query(torch.full((1, 1, 2, 2), 100.0 + i)).flatten()[0].item() for i in range(200)]
+    returned = [
+        pool.query(torch.full((1, 1, 2, 2), 100.0 + i)).flatten()[0].item() for i in range(200)
+    ]
     from_history = sum(v < 100 or int(v) - 100 < i for i, v in enumerate(returned))
     assert 60 < from_history < 140  # about half come from the history
 
@@ -26,4 +28,6 @@ def test_pool_state_round_trip_reproduces_the_draws():
     expected = [pool.query(torch.full((1, 1, 1, 1), 10.0 + i)).item() for i in range(20)]
     restored = ImagePool(size=3, seed=999)
     restored.load_state_dict(state)
-    assert [restored.query(torch.full((1, 1, 1, 1), 10.0 + i)).item() for i in range(20)] == expected
+    assert [
+        restored.query(torch.full((1, 1, 1, 1), 10.0 + i)).item() for i in range(20)
+    ] == expected

@@ -16,10 +16,22 @@ def heads(*pairs):
 
 def test_lsgan_sums_patch_and_cam_terms_over_heads():
     torch.manual_seed(0)
-    p1, c1, p2, c2 = torch.randn(2, 1, 4, 4), torch.randn(2, 2), torch.randn(2, 1, 2, 2), torch.randn(2, 2)
-    q1, d1, q2, d2 = torch.randn(2, 1, 4, 4), torch.randn(2, 2), torch.randn(2, 1, 2, 2), torch.randn(2, 2)
+    p1, c1, p2, c2 = (
+        torch.randn(2, 1, 4, 4),
+        torch.randn(2, 2),
+        torch.randn(2, 1, 2, 2),
+        torch.randn(2, 2),
+    )
+    q1, d1, q2, d2 = (
+        torch.randn(2, 1, 4, 4),
+        torch.randn(2, 2),
+        torch.randn(2, 1, 2, 2),
+        torch.randn(2, 2),
+    )
     real, fake = heads((p1, c1), (p2, c2)), heads((q1, d1), (q2, d2))
-    expected = sum(((x - 1) ** 2).mean() for x in (p1, c1, p2, c2)) + sum((y**2).mean() for y in (q1, d1, q2, d2))
+    expected = sum(((x - 1) ** 2).mean() for x in (p1, c1, p2, c2)) + sum(
+        (y**2).mean() for y in (q1, d1, q2, d2)
+    )
     assert torch.allclose(discriminator_adv_loss(real, fake, "lsgan"), expected)
     expected_g = sum(((y - 1) ** 2).mean() for y in (q1, d1, q2, d2))
     assert torch.allclose(generator_adv_loss(fake, "lsgan"), expected_g)

@@ -2,9 +2,9 @@ import copy
 
 import pytest
 import torch
-from helpers import FixedPairsDataModule, fit, tiny_module
 from torch import nn
 
+from helpers import FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.nets.cyclegan import ResnetGenerator
 
@@ -19,15 +19,24 @@ def changed(before: list[torch.Tensor], module: nn.Module) -> bool:
 
 def test_one_iteration_updates_every_network_and_counts_iterations():
     module = tiny_module(schedule={"max_iterations": 3})
-    before = {name: parameters(getattr(module, name)) for name in
-              ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")}
+    before = {
+        name: parameters(getattr(module, name))
+        for name in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
+    }
     trainer = fit(module)
     for name, params in before.items():
         assert changed(params, getattr(module, name)), name
     assert module.iteration == 3
     assert trainer.global_step == 6  # Lightning counts both optimizer steps
     logged = trainer.callback_metrics
-    for key in ("train/g_adv", "train/g_cycle", "train/g_identity", "train/d_a", "train/d_b", "lr/generator"):
+    for key in (
+        "train/g_adv",
+        "train/g_cycle",
+        "train/g_identity",
+        "train/d_a",
+        "train/d_b",
+        "lr/generator",
+    ):
         assert key in logged
     assert "train/g_cam" not in logged  # CycleGAN has no CAM logits: the term is skipped
 
@@ -46,8 +55,15 @@ def test_generator_loss_matches_a_direct_computation():
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
     fake_b, fake_a = module.generator_ab(a), module.generator_ba(b)
     total, terms = module._generator_loss(a, b, fake_a, fake_b)
-    gab, gba, da, db = module.generator_ab, module.generator_ba, module.discriminator_a, module.discriminator_b
-    adv = ((da(fake_a.image)[0].patch_logit - 1) ** 2).mean() + ((db(fake_b.image)[0].patch_logit - 1) ** 2).mean()
+    gab, gba, da, db = (
+        module.generator_ab,
+        module.generator_ba,
+        module.discriminator_a,
+        module.discriminator_b,
+    )
+    adv = ((da(fake_a.image)[0].patch_logit - 1) ** 2).mean() + (
+        (db(fake_b.image)[0].patch_logit - 1) ** 2
+    ).mean()
     cycle = (gba(fake_b.image).image - a).abs().mean() + (gab(fake_a.image).image - b).abs().mean()
     identity = (gba(a).image - a).abs().mean() + (gab(b).image - b).abs().mean()
     assert torch.allclose(terms["g_adv"], adv)
@@ -158,7 +174,9 @@ def test_channels_last_option_trains_and_keeps_checkpoint_keys(tmp_path):
 
 def test_compile_option_compiles_every_network_in_place(monkeypatch):
     compiled = []
-    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    monkeypatch.setattr(
+        nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__)
+    )
     module = tiny_module(compile=True, schedule={"max_iterations": 1})
     fit(module)
     assert sorted(compiled) == sorted(["ResnetGenerator"] * 2 + ["PatchGANDiscriminator"] * 2)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from helpers import fit, tiny_module
 
+from helpers import fit, tiny_module
 from ugatit.module import NonFiniteLossError
 from ugatit.nets.cyclegan import ResnetGenerator
 from ugatit.nets.outputs import GeneratorOutput
@@ -17,7 +17,10 @@ class FlakyGenerator(ResnetGenerator):
 
     def forward(self, x):
         out = super().forward(x)
-        if FlakyGenerator.module is not None and FlakyGenerator.module.iteration in FlakyGenerator.bad:
+        if (
+            FlakyGenerator.module is not None
+            and FlakyGenerator.module.iteration in FlakyGenerator.bad
+        ):
             return GeneratorOutput(out.image * float("nan"))
         return out
 
@@ -41,7 +44,9 @@ def test_nonfinite_steps_are_skipped_and_training_goes_on():
 
 
 def test_persistent_nonfinite_losses_stop_with_a_checkpoint_and_a_clear_message(tmp_path):
-    module = flaky_module(set(range(2, 100)), schedule={"max_iterations": 50}, max_nonfinite_steps=3)
+    module = flaky_module(
+        set(range(2, 100)), schedule={"max_iterations": 50}, max_nonfinite_steps=3
+    )
     with pytest.raises(NonFiniteLossError) as error:
         fit(module, default_root_dir=str(tmp_path))
     message = str(error.value)

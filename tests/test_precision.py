@@ -5,19 +5,28 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import fit, tiny_module
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from helpers import fit, tiny_module
 from ugatit.nets.norms import standardise
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 TINY_UGATIT = {
-    "generator": {"_target_": "ugatit.nets.ugatit.UgatitGenerator", "ngf": 8, "n_res": 1,
-                  "img_size": 32, "light": True},
-    "discriminator": {"_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet", "ndf": 8,
-                      "global_layers": 5, "local_layers": 4},
+    "generator": {
+        "_target_": "ugatit.nets.ugatit.UgatitGenerator",
+        "ngf": 8,
+        "n_res": 1,
+        "img_size": 32,
+        "light": True,
+    },
+    "discriminator": {
+        "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
+        "ndf": 8,
+        "global_layers": 5,
+        "local_layers": 4,
+    },
     "loss": {"cam_weight": 1000.0},
 }
 
@@ -28,7 +37,7 @@ def test_bf16_mixed_trains_u_gat_it_on_the_cpu():
     trainer = fit(module, precision="bf16-mixed")
     assert module.iteration == 3 and module.skipped_steps == 0
     assert all(p.dtype == torch.float32 for p in module.parameters())  # master weights stay fp32
-    assert any(not torch.equal(b, p) for b, p in zip(before, module.generator_ab.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(before, module.generator_ab.parameters(), strict=True))
     for key in ("train/g_total", "train/g_cam", "train/d_total"):
         assert torch.isfinite(trainer.callback_metrics[key])
 

@@ -3,13 +3,13 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, ROOT, compose_train
 
+from helpers import FAST, ROOT, compose_train
 from ugatit.pipeline import train
+
 
 def test_default_config_is_the_quick_start_on_built_in_data(tmp_path, shapes_dir):
     cfg = compose_train(tmp_path, shapes_dir, [])
@@ -40,7 +40,9 @@ def test_debug_fdr_runs_one_batch(tmp_path, shapes_dir):
 
 @pytest.mark.parametrize("model", ["cyclegan_small", "ugatit_small"])
 def test_models_train_through_the_same_loop(tmp_path, shapes_dir, model):
-    cfg = compose_train(tmp_path, shapes_dir, [f"model={model}", *FAST, "model.schedule.max_iterations=2"])
+    cfg = compose_train(
+        tmp_path, shapes_dir, [f"model={model}", *FAST, "model.schedule.max_iterations=2"]
+    )
     metrics = train(cfg)
     assert metrics["train/iteration"] == 2.0
     assert ("train/g_cam" in metrics) == model.startswith("ugatit")
@@ -49,9 +51,13 @@ def test_models_train_through_the_same_loop(tmp_path, shapes_dir, model):
 def test_command_line_entry_point(tmp_path, shapes_dir):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [
-        sys.executable, str(ROOT / "src" / "train.py"),
-        "model.schedule.max_iterations=2", "callbacks.rich_progress_bar=null", "data.val_samples=2",
-        f"paths.log_dir={tmp_path}/logs", f"paths.data_dir={shapes_dir}",
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "model.schedule.max_iterations=2",
+        "callbacks.rich_progress_bar=null",
+        "data.val_samples=2",
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.data_dir={shapes_dir}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -63,8 +69,12 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
 
 def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):
     command = [
-        sys.executable, str(ROOT / "src" / "train.py"), "data=folder", f"data.root={tmp_path}/missing",
-        "model=cyclegan_small", f"paths.log_dir={tmp_path}/logs",
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "data=folder",
+        f"data.root={tmp_path}/missing",
+        "model=cyclegan_small",
+        f"paths.log_dir={tmp_path}/logs",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1

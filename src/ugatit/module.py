@@ -166,8 +166,12 @@ class TranslationModule(pl.LightningModule):
         mode = self.loss_settings.gan_mode
         fake_a = self.pool_a.query(fake_a.detach())
         fake_b = self.pool_b.query(fake_b.detach())
-        d_a = discriminator_adv_loss(self.discriminator_a(real_a), self.discriminator_a(fake_a), mode)
-        d_b = discriminator_adv_loss(self.discriminator_b(real_b), self.discriminator_b(fake_b), mode)
+        d_a = discriminator_adv_loss(
+            self.discriminator_a(real_a), self.discriminator_a(fake_a), mode
+        )
+        d_b = discriminator_adv_loss(
+            self.discriminator_b(real_b), self.discriminator_b(fake_b), mode
+        )
         w = self.loss_settings
         total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
         return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
@@ -281,7 +285,9 @@ class TranslationModule(pl.LightningModule):
         self.skipped_steps += 1
         self.nonfinite_in_a_row += 1
         bad = [f"train/{k}" for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
-        log.warning("Iteration %d: non-finite loss (%s); step skipped.", self.iteration, ", ".join(bad))
+        log.warning(
+            "Iteration %d: non-finite loss (%s); step skipped.", self.iteration, ", ".join(bad)
+        )
         if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
             path = self._emergency_checkpoint(f"nonfinite_iter_{self.iteration:07d}.ckpt")
             raise NonFiniteLossError(

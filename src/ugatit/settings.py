@@ -44,7 +44,9 @@ class OptimizerSettings:
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or (self.d_lr is not None and self.d_lr <= 0):
-            raise ConfigError(f"model.optimizer.lr must be > 0, got lr={self.lr}, d_lr={self.d_lr}.")
+            raise ConfigError(
+                f"model.optimizer.lr must be > 0, got lr={self.lr}, d_lr={self.d_lr}."
+            )
         object.__setattr__(self, "betas", tuple(self.betas))
 
 

@@ -18,11 +18,23 @@ def test_parameter_counts_match_the_official_cyclegan():
 def test_state_dict_keys_follow_the_official_sequential_layout():
     keys = set(ResnetGenerator(ngf=8, n_blocks=9).state_dict())
     # official: model.1 first conv, model.10..18 residual blocks, model.19/22 transposed convs, model.26 last conv
-    for key in ("model.1.weight", "model.10.conv_block.1.weight", "model.18.conv_block.5.bias",
-                "model.19.weight", "model.22.weight", "model.26.bias"):
+    for key in (
+        "model.1.weight",
+        "model.10.conv_block.1.weight",
+        "model.18.conv_block.5.bias",
+        "model.19.weight",
+        "model.22.weight",
+        "model.26.bias",
+    ):
         assert key in keys
     d_keys = set(PatchGANDiscriminator(ndf=8).state_dict())
-    assert {"model.0.weight", "model.2.weight", "model.5.weight", "model.8.weight", "model.11.weight"} <= d_keys
+    assert {
+        "model.0.weight",
+        "model.2.weight",
+        "model.5.weight",
+        "model.8.weight",
+        "model.11.weight",
+    } <= d_keys
 
 
 def test_output_shapes_and_structures():

@@ -29,11 +29,12 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sweep_data")
 
 
-def train_cli(tmp_path: Path, data_dir: Path, *overrides: str) -> Path:
+def train_cli(tmp_path: Path, data_dir: Path, *overrides: str, multirun: bool = True) -> Path:
     """Run src/train.py with tiny settings; returns the one multirun folder."""
     command = [
         sys.executable,
         str(ROOT / "src" / "train.py"),
+        *(["-m"] if multirun else []),
         *TINY,
         f"paths.log_dir={tmp_path}/logs",
         f"paths.data_dir={data_dir}",
@@ -55,7 +56,7 @@ def cycle_l1(job: Path) -> float:
 
 
 def test_multirun_over_the_cycle_weight_makes_one_run_per_value(tmp_path, data_dir):
-    sweep = train_cli(tmp_path, data_dir, "-m", "model.loss.cycle_weight=5,10")
+    sweep = train_cli(tmp_path, data_dir, "model.loss.cycle_weight=5,10")
     weights = {}
     for job in sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")):
         checkpoint = torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)
@@ -90,7 +91,7 @@ def test_optuna_sweep_minimises_the_validation_metric(tmp_path, data_dir):
 
 def test_submitit_local_launcher_runs_a_job(tmp_path, data_dir):
     sweep = train_cli(
-        tmp_path, data_dir, "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"
+        tmp_path, data_dir, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"
     )
     assert (sweep / "0" / "checkpoints" / "last.ckpt").exists()
     results = list((sweep / ".submitit").glob("*/*_0_result.pkl"))
