@@ -343,6 +343,18 @@ def benchmark_spec(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _check_one_device(trainer: Mapping[str, Any]) -> None:
+    """Both variants are timed on one device (the reference ordering has no DDP hand-over)."""
+    devices = trainer.get("devices", 1)
+    count = len(devices) if isinstance(devices, (list, tuple)) else devices
+    if str(count) != "1" or int(trainer.get("num_nodes") or 1) != 1:
+        raise ConfigError(
+            f"The benchmark times one device, but trainer.devices={devices!r} and "
+            f"trainer.num_nodes={trainer.get('num_nodes', 1)!r}; use trainer=gpu (or cpu), or "
+            "set trainer.devices=1 trainer.num_nodes=1."
+        )
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -368,6 +380,7 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
     """Time both variants, each in a fresh process; print the result as one JSON line."""
     settings = BenchmarkSettings.from_config(cfg.get("benchmark"))
     spec = benchmark_spec(cfg)
+    _check_one_device(spec["trainer"])
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ugatit-benchmark-") as folder:
         spec_path = Path(folder) / "spec.json"

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
 from helpers import TINY_CYCLEGAN, FixedPairsDataModule, fit
-from ugatit.benchmark import BenchmarkSettings, ReferenceOrderModule, run_variant
+from ugatit.benchmark import BenchmarkSettings, ReferenceOrderModule, run_benchmark, run_variant
 from ugatit.errors import ConfigError
 from ugatit.module import TranslationModule
 
@@ -168,3 +170,27 @@ def test_script_prints_one_json_line_with_both_variants(tmp_path):
     assert summary["mem_ratio"] == pytest.approx(mem) and summary["mem_ratio"] > 0
     saved = list((tmp_path / "logs" / "benchmark" / "runs").glob("*/benchmark.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text()) == summary
+
+
+def compose_benchmark(overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("benchmark", overrides=overrides)
+
+
+def test_config_composes_the_training_groups_with_the_quick_start_model():
+    cfg = compose_benchmark([])
+    assert cfg.model.generator.ngf == 16 and cfg.model.generator.light  # ugatit_small
+    assert cfg.data.name == "shapes" and cfg.trainer.accelerator == "cpu"
+    assert dict(cfg.benchmark) == {
+        "iterations": 20,
+        "warmup": 3,
+        "data": "random",
+        "batch_size": None,
+    }
+
+
+def test_several_devices_are_refused_before_anything_runs():
+    cfg = compose_benchmark(["trainer=ddp"])
+    with pytest.raises(ConfigError, match="trainer.devices=4"):
+        run_benchmark(cfg)
