@@ -1,7 +1,8 @@
 """src/eval.py: test-set translation and FID/KID of a tiny trained checkpoint, folder mode, errors.
 
 Checkpoints are trained once per session through ``ugatit.pipeline.train`` (2 iterations, width
-8) by :func:`trained_checkpoint`, which tests/eval/test_translate_files.py imports too. Inception
+8) on the session's shapes data (conftest ``shapes_dir``) by :func:`trained_checkpoint`, which
+tests/eval/test_translate_files.py imports too. Inception
 runs on a few 64 px images only (``max_images``), about 0.15 s each on two CPU cores.
 """
 
@@ -18,21 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
+from helpers import ROOT, compose_config
 from ugatit.errors import ConfigError
 from ugatit.evaluation import evaluate
 from ugatit.inception_weights import InceptionWeightsError, inception_weights_path
-from ugatit.metrics import score_folders
 from ugatit.pipeline import train
 from ugatit.translation import CheckpointError
 
-ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf"
-N_EVAL = 6  # test images per domain scored in the main run
+N_EVAL = 4  # test images per domain scored in the main run
 KID_SUBSET = 3  # smaller than N_EVAL, so the order of the images matters for KID
 
 TINY_MODELS = {
@@ -58,26 +53,13 @@ TINY_MODELS = {
 }
 
 
-def compose_config(name: str, output_dir: Path, data_dir: Path, overrides: list[str]):
-    """A composed entry config with the run folder and data folder pointed into the test's tmp."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(name, overrides=overrides, return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(output_dir / "logs")
-        cfg.paths.data_dir = str(data_dir)
-    return cfg
-
-
 def session_dir(tmp_path_factory, name: str) -> Path:
     path = tmp_path_factory.getbasetemp() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def trained_checkpoint(tmp_path_factory, model: str) -> Path:
+def trained_checkpoint(tmp_path_factory, shapes_dir: Path, model: str) -> Path:
     """last.ckpt of a 2-iteration run of a tiny model on the shapes data, trained once a session."""
     run_dir = session_dir(tmp_path_factory, f"eval_ckpt_{model}")
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
@@ -88,11 +70,9 @@ def trained_checkpoint(tmp_path_factory, model: str) -> Path:
             "callbacks.sample_grid=null",
             "callbacks.rich_progress_bar=null",
             "~logger",
-            "data.val_samples=2",
+            "data.val_samples=0",
         ]
-        train(
-            compose_config("train", run_dir, session_dir(tmp_path_factory, "eval_data"), overrides)
-        )
+        train(compose_config("train", run_dir, shapes_dir, overrides))
     assert checkpoint.exists()
     return checkpoint
 
@@ -106,13 +86,13 @@ def weights() -> Path:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return session_dir(tmp_path_factory, "eval_data")
+def data_dir(shapes_dir) -> Path:
+    return shapes_dir
 
 
 @pytest.fixture(scope="module")
-def light_ckpt(tmp_path_factory) -> Path:
-    return trained_checkpoint(tmp_path_factory, "light")
+def light_ckpt(tmp_path_factory, shapes_dir) -> Path:
+    return trained_checkpoint(tmp_path_factory, shapes_dir, "light")
 
 
 def run_eval(output_dir: Path, data_dir: Path, overrides: list[str]) -> dict:
@@ -128,7 +108,7 @@ def main_run(weights, light_ckpt, data_dir, tmp_path_factory):
         f"max_images={N_EVAL}",
         f"kid_subset_size={KID_SUBSET}",
         "save_heatmaps=true",
-        "batch_size=4",  # 6 images: one full batch and one partial batch
+        "batch_size=3",  # 4 images: one full batch and one partial batch
         "device=cpu",
     ]
     printed = io.StringIO()  # capsys is function-scoped; this fixture runs once per module
@@ -173,28 +153,24 @@ def test_eval_saves_translations_heatmaps_metrics_and_prints_the_table(main_run,
     assert row in table
 
 
-def test_eval_scores_equal_score_folders_on_the_saved_pngs(main_run, data_dir, tmp_path):
-    output_dir, results, _ = main_run
-    real_b = first_test_images(data_dir, "testB", N_EVAL, tmp_path / "real_b")
-    real_a = first_test_images(data_dir, "testA", N_EVAL, tmp_path / "real_a")
-    for direction, real in (("a2b", real_b), ("b2a", real_a)):
-        folders = score_folders(real, output_dir / direction, kid_subset_size=KID_SUBSET)
-        for key in ("fid", "kid_mean", "kid_std"):
-            assert results[direction][key] == pytest.approx(folders[key], rel=1e-6, abs=1e-9)
-    # the two directions are scored against different real sets, so they differ
-    assert results["a2b"]["fid"] != pytest.approx(results["b2a"]["fid"])
-
-
-def test_folder_mode_scores_any_two_folders(main_run, data_dir, tmp_path, capsys):
+def test_folder_mode_gives_the_checkpoint_scores_from_the_saved_pngs(
+    main_run, data_dir, tmp_path, capsys
+):
+    """real_dir/fake_dir runs score_folders: on the saved A->B PNGs and the real test B images it
+    must reproduce the numbers computed from the in-memory tensors, KID subsets included."""
     output_dir, results, _ = main_run
     real_b = first_test_images(data_dir, "testB", N_EVAL, tmp_path / "real_b")
     run_dir = tmp_path / "run"
-    folder = run_eval(
-        run_dir,
-        data_dir,
-        [f"real_dir={real_b}", f"fake_dir={output_dir / 'a2b'}", f"kid_subset_size={KID_SUBSET}"],
-    )
-    assert folder["folders"]["fid"] == pytest.approx(results["a2b"]["fid"], rel=1e-6)
+    overrides = [
+        f"real_dir={real_b}",
+        f"fake_dir={output_dir / 'a2b'}",
+        f"kid_subset_size={KID_SUBSET}",
+    ]
+    folder = run_eval(run_dir, data_dir, overrides)
+    for key in ("fid", "kid_mean", "kid_std"):
+        assert folder["folders"][key] == pytest.approx(results["a2b"][key], rel=1e-6, abs=1e-9)
+    # the two directions are scored against different real sets, so they differ
+    assert results["a2b"]["fid"] != pytest.approx(results["b2a"]["fid"])
     written = json.loads((run_dir / "metrics.json").read_text())
     assert set(written) == {"folders", "protocol"}
     assert written["protocol"]["counts"] == {"real": N_EVAL, "fake": N_EVAL}
@@ -210,14 +186,14 @@ def test_a_converted_one_direction_checkpoint_is_scored_in_that_direction_only(
     converted = tmp_path / "converted.ckpt"
     torch.save(checkpoint, converted)
     run_dir = tmp_path / "run"
-    results = run_eval(run_dir, data_dir, [f"ckpt_path={converted}", "max_images=3"])
+    results = run_eval(run_dir, data_dir, [f"ckpt_path={converted}", "max_images=2"])
     assert set(results) == {"b2a", "protocol"}
     assert not (run_dir / "a2b").exists()
-    assert len(list((run_dir / "b2a").glob("*.png"))) == 3
+    assert len(list((run_dir / "b2a").glob("*.png"))) == 2
 
 
 def test_full_mode_checkpoint_needs_its_own_crop_size(tmp_path_factory, data_dir, tmp_path):
-    full = trained_checkpoint(tmp_path_factory, "full")
+    full = trained_checkpoint(tmp_path_factory, data_dir, "full")
     with pytest.raises(
         ConfigError, match=r"trained at 32x32.*data.crop_size=64.*data.crop_size=32"
     ):
@@ -255,7 +231,7 @@ def test_command_line_evaluation(weights, light_ckpt, data_dir, tmp_path):
         sys.executable,
         str(ROOT / "src" / "eval.py"),
         f"ckpt_path={light_ckpt}",
-        "max_images=3",
+        "max_images=2",
         f"paths.log_dir={tmp_path}/logs",
         f"paths.data_dir={data_dir}",
     ]
@@ -264,6 +240,6 @@ def test_command_line_evaluation(weights, light_ckpt, data_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
     assert set(json.loads((run / "metrics.json").read_text())) == {"a2b", "b2a", "protocol"}
-    assert len(list((run / "a2b").glob("*.png"))) == len(list((run / "b2a").glob("*.png"))) == 3
+    assert len(list((run / "a2b").glob("*.png"))) == len(list((run / "b2a").glob("*.png"))) == 2
     assert "| direction | FID | KID x100 (mean +- std) |" in result.stdout
     assert (run / ".hydra" / "config.yaml").exists()

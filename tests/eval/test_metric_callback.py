@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from pytorch_lightning.loggers import CSVLogger
-from test_eval_checkpoint import compose_config, session_dir
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from helpers import FixedPairsDataModule, fit, tiny_module
+from helpers import FixedPairsDataModule, compose_config, fit, tiny_module
 from ugatit.callbacks import IterationCheckpoint
 from ugatit.errors import ConfigError
 from ugatit.inception_weights import InceptionWeightsError, inception_weights_path
@@ -103,23 +103,24 @@ def test_inception_never_becomes_part_of_the_module_or_its_checkpoint(fitted):
     assert set(checkpoint["state_dict"]) == set(module.state_dict())
 
 
-def test_hydra_callbacks_group_adds_the_metrics_callback(weights, tmp_path, tmp_path_factory):
+def test_hydra_callbacks_group_adds_the_metrics_callback(weights, tmp_path, shapes_dir):
     overrides = [
         "callbacks=[default,metrics]",
-        "callbacks.fid_kid.every_n_iterations=3",  # 3, then the final iteration 4 (at_train_end)
+        "callbacks.fid_kid.every_n_iterations=5",  # never reached: only at_train_end scores
         "callbacks.fid_kid.device=cpu",
         "callbacks.sample_grid=null",
         "callbacks.rich_progress_bar=null",
         "model.generator.ngf=8",
         "model.discriminator.ndf=8",
-        "model.schedule.max_iterations=4",
+        "model.schedule.max_iterations=2",
         "data.val_samples=2",
     ]
-    cfg = compose_config("train", tmp_path, session_dir(tmp_path_factory, "eval_data"), overrides)
+    cfg = compose_config("train", tmp_path, shapes_dir, overrides)
     metrics = train(cfg)
     for key in KEYS:
         assert key in metrics
-    assert len(logged_rows(tmp_path / "csv" / "metrics.csv", "val/fid_mean")) == 2
+    # one evaluation: after the last iteration (at_train_end), none from the period of 5
+    assert len(logged_rows(tmp_path / "csv" / "metrics.csv", "val/fid_mean")) == 1
     # the default callbacks do not compute FID
     default = compose_config("train", tmp_path, tmp_path, [])
     assert "fid_kid" not in default.callbacks
@@ -140,19 +141,15 @@ def test_bad_settings_are_refused_at_construction(kwargs, message):
         FidKidCallback(**kwargs)
 
 
-def test_too_few_validation_images_is_a_clear_error(weights):
-    callback = FidKidCallback(every_n_iterations=1, max_images=None)
-
+def test_too_few_validation_images_is_a_clear_error():
     class OneValPair(FixedPairsDataModule):
         def val_dataloader(self):
-            loader = super().val_dataloader()
-            return torch.utils.data.DataLoader(
-                torch.utils.data.Subset(loader.dataset, [0]), batch_size=1
-            )
+            subset = torch.utils.data.Subset(super().val_dataloader().dataset, [0])
+            return torch.utils.data.DataLoader(subset, batch_size=1)
 
+    datamodule = OneValPair(n=2, size=32)
+    datamodule.setup("fit")
+    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    callback = FidKidCallback(every_n_iterations=1)
     with pytest.raises(ConfigError, match=r"has 1 image\(s\) of domain A; FID/KID need at least 2"):
-        fit(
-            tiny_module(schedule={"max_iterations": 1}),
-            OneValPair(n=2, size=32),
-            callbacks=[callback],
-        )
+        callback.compute(trainer, tiny_module())

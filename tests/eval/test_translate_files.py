@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_eval_checkpoint import ROOT, compose_config, trained_checkpoint
+from test_eval_checkpoint import trained_checkpoint
 
+from helpers import ROOT, compose_config
 from ugatit.data.dataset import to_tensor
 from ugatit.metrics import to_uint8
 from ugatit.translation import (
@@ -34,10 +35,10 @@ def write_image(path: Path, width: int, height: int, seed: int, suffix_format: s
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, shapes_dir):
     """The three kinds of generator, each from a 2-iteration training run, on the CPU."""
     return {
-        name: load_checkpoint(trained_checkpoint(tmp_path_factory, name), "cpu")
+        name: load_checkpoint(trained_checkpoint(tmp_path_factory, shapes_dir, name), "cpu")
         for name in ("light", "full", "cyclegan")
     }
 
