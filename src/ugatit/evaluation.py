@@ -106,8 +106,9 @@ def _translate_domain(
     batch_size: int,
     num_workers: int,
     save_heatmaps: bool,
-) -> tuple[Tensor, list[Path], float]:
-    """Translate and save every image; features are returned in the saved files' sorted order."""
+) -> tuple[Tensor, float]:
+    """Translate and save every image; returns the fakes' features in the saved files' sorted
+    order and the seconds Inception took."""
     names = output_names([Path(f.name) for f in dataset.files])
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     features: list[Tensor] = []
@@ -128,8 +129,7 @@ def _translate_domain(
         start += len(results)
     # score_folders reads files sorted by path, and KID's subsets depend on the order.
     order = sorted(range(len(names)), key=lambda i: str(names[i]))
-    stacked = torch.cat(features)[order]
-    return stacked, [output_dir / direction / names[i] for i in order], inception_seconds
+    return torch.cat(features)[order], inception_seconds
 
 
 def evaluate_checkpoint(
@@ -168,7 +168,7 @@ def evaluate_checkpoint(
     for direction in loaded.directions:
         source, target = SOURCE_TARGET[direction]
         log.info("Translating %d test %s images (%s)", len(datasets[source]), source, direction)
-        fake, _, seconds = _translate_domain(
+        fake, seconds = _translate_domain(
             loaded, datasets[source], direction, output_dir, batch_size, workers, save_heatmaps
         )
         inception_seconds += seconds

@@ -191,28 +191,36 @@ def _run(loaded: LoadedModel, batch: Tensor, direction: str) -> tuple[Tensor, Te
     return output.image.float(), heatmap
 
 
-def _translate_same_size(loaded: LoadedModel, batch: Tensor, direction: str) -> list[Translated]:
-    """Images of one size: resize to the fixed size and back, or reflect-pad and crop back."""
-    height, width = batch.shape[-2:]
-    if loaded.fixed_size is not None:
-        size = (loaded.fixed_size, loaded.fixed_size)
-        image, heatmap = _run(loaded, _resize(batch, size), direction)
-        image = _resize(image, (height, width))
-        heatmap = None if heatmap is None else _resize(heatmap, (height, width))
-    else:
-        top, bottom = _pad_amounts(height)
-        left, right = _pad_amounts(width)
-        padded = (
-            F.pad(batch, (left, right, top, bottom), mode="reflect")
-            if top + bottom + left + right
-            else batch
+def _translate_fixed(
+    loaded: LoadedModel, images: Sequence[Tensor], direction: str
+) -> list[Translated]:
+    """Full mode: every image resized to the training size, one batch, each resized back."""
+    size = (loaded.fixed_size, loaded.fixed_size)
+    image, heatmap = _run(loaded, torch.cat([_resize(x[None], size) for x in images]), direction)
+    results = []
+    for i, source in enumerate(images):
+        own = tuple(source.shape[-2:])
+        back = _resize(image[i : i + 1], own)[0].cpu()
+        results.append(
+            Translated(back, None if heatmap is None else _resize(heatmap[i : i + 1], own)[0].cpu())
         )
-        image, heatmap = _run(loaded, padded, direction)
-        rows, cols = slice(top, top + height), slice(left, left + width)
-        image = image[..., rows, cols]
-        heatmap = None if heatmap is None else heatmap[..., rows, cols]
+    return results
+
+
+def _translate_padded(loaded: LoadedModel, batch: Tensor, direction: str) -> list[Translated]:
+    """Light mode and CycleGAN, images of one size: reflect-pad to a multiple of 4, crop back."""
+    height, width = batch.shape[-2:]
+    top, bottom = _pad_amounts(height)
+    left, right = _pad_amounts(width)
+    if top + bottom + left + right:
+        batch = F.pad(batch, (left, right, top, bottom), mode="reflect")
+    image, heatmap = _run(loaded, batch, direction)
+    rows, cols = slice(top, top + height), slice(left, left + width)
     return [
-        Translated(image[i].cpu(), None if heatmap is None else heatmap[i].cpu())
+        Translated(
+            image[i, :, rows, cols].cpu(),
+            None if heatmap is None else heatmap[i, :, rows, cols].cpu(),
+        )
         for i in range(len(image))
     ]
 
@@ -227,28 +235,16 @@ def translate_images(
     loaded.require_direction(direction)
     for image in images:
         _check_size(int(image.shape[-2]), int(image.shape[-1]), "An image")
-    if loaded.fixed_size is not None:  # all become fixed_size x fixed_size: one batch
-        size = (loaded.fixed_size, loaded.fixed_size)
-        batch = torch.stack([_resize(image[None], size)[0] for image in images])
-        results = _translate_same_size(loaded, batch, direction)
-        return [
-            Translated(
-                _resize(r.image[None], tuple(image.shape[-2:]))[0],
-                None if r.heatmap is None else _resize(r.heatmap[None], tuple(image.shape[-2:]))[0],
-            )
-            for r, image in zip(results, images, strict=True)
-        ]
+    if loaded.fixed_size is not None:
+        return _translate_fixed(loaded, images, direction)
     groups: dict[tuple[int, int], list[int]] = {}
     for index, image in enumerate(images):
         groups.setdefault(tuple(image.shape[-2:]), []).append(index)
-    results: list[Translated | None] = [None] * len(images)
+    results: dict[int, Translated] = {}
     for indices in groups.values():
         batch = torch.stack([images[i] for i in indices])
-        for index, result in zip(
-            indices, _translate_same_size(loaded, batch, direction), strict=True
-        ):
-            results[index] = result
-    return results  # type: ignore[return-value]
+        results.update(zip(indices, _translate_padded(loaded, batch, direction), strict=True))
+    return [results[i] for i in range(len(images))]
 
 
 # ---------------------------------------------------------------------------------- pictures

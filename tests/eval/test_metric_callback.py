@@ -13,6 +13,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from helpers import FixedPairsDataModule, compose_config, fit, tiny_module
 from ugatit.callbacks import IterationCheckpoint
+from ugatit.data import UnpairedDataModule
 from ugatit.errors import ConfigError
 from ugatit.inception_weights import InceptionWeightsError, inception_weights_path
 from ugatit.metric_callback import FidKidCallback
@@ -153,3 +154,17 @@ def test_too_few_validation_images_is_a_clear_error():
     callback = FidKidCallback(every_n_iterations=1)
     with pytest.raises(ConfigError, match=r"has 1 image\(s\) of domain A; FID/KID need at least 2"):
         callback.compute(trainer, tiny_module())
+
+
+def test_test_split_scores_the_first_test_images(weights, shapes_dir):
+    datamodule = UnpairedDataModule(
+        str(shapes_dir / "shapes"), name="shapes", download=None, crop_size=32, num_workers=0
+    )
+    datamodule.prepare_data()
+    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    callback = FidKidCallback(every_n_iterations=1, split="test", max_images=2, device="cpu")
+    metrics = callback.compute(trainer, tiny_module())
+    assert sorted(metrics) == sorted(KEYS)
+    first_a = torch.stack([datamodule.test_datasets["a"][i]["image"] for i in range(2)])
+    assert torch.equal(callback._images["a"], first_a)
+    assert len(callback._real["b"]) == 2
