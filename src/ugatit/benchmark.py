@@ -110,6 +110,7 @@ class BenchmarkSettings:
     warmup: int = 3
     data: str = "random"
     batch_size: int | None = None  # None: the data config's batch size
+    threads: int | None = None  # CPU threads (torch.set_num_threads); None: PyTorch's default
 
     def __post_init__(self) -> None:
         def integer(name: str, minimum: int, allow_none: bool = False) -> None:
@@ -125,6 +126,7 @@ class BenchmarkSettings:
         integer("iterations", 1)
         integer("warmup", 0)
         integer("batch_size", 1, allow_none=True)
+        integer("threads", 1, allow_none=True)
         if self.data not in DATA_KINDS:
             raise ConfigError(
                 f"benchmark.data={self.data!r} is invalid: choose 'random' (random tensors of the "
@@ -204,9 +206,11 @@ class IterationTimer(pl.Callback):
         self.start: float | None = None
         self.seconds: float | None = None
         self.gpu_peak_mb: float | None = None
+        self.device: torch.device | None = None  # read during training: fit ends on the CPU
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if pl_module.iteration == self.warmup and self.start is None:
+            self.device = pl_module.device
             _synchronize(pl_module.device)
             if pl_module.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(pl_module.device)
@@ -239,6 +243,8 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     _reset_peak_rss()
     rss_before = _proc_status_mb("VmRSS")
 
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     pl.seed_everything(seed, workers=True)
     data = dict(spec["data"])
     batch_size = settings.batch_size or int(data.get("batch_size") or 1)
@@ -280,12 +286,13 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
         hwm = _proc_status_mb("VmHWM")
         peak = None if hwm is None or rss_before is None else hwm - rss_before
     return {
-        "device": _device_name(module.device),
+        "device": _device_name(timer.device),
         "it_per_s": settings.iterations / timer.seconds,
         "img_per_s": settings.iterations * batch_size / timer.seconds,
         "peak_mem_mb": peak,
         "seconds": timer.seconds,
         "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -398,6 +405,7 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
         "iterations": settings.iterations,
         "warmup": settings.warmup,
         "data": settings.data,
+        "cpu_threads": ours["threads"],
         "ours": {k: ours[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
         "reference": {k: reference[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
         "speedup": _ratio(ours["it_per_s"], reference["it_per_s"]),

@@ -18,6 +18,16 @@ from ugatit.module import TranslationModule
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY_UGATIT = {
     "generator": {
         "_target_": "ugatit.nets.ugatit.UgatitGenerator",
@@ -117,10 +127,16 @@ def test_a_variant_on_a_configured_data_module_counts_images_per_batch():
         "data": {"_target_": "helpers.FixedPairsDataModule", "n": 8, "size": 32, "batch_size": 1},
         "trainer": {"_target_": "pytorch_lightning.Trainer", "accelerator": "cpu", "devices": 1},
         "seed": 3,
-        "benchmark": {"iterations": 2, "warmup": 1, "data": "builtin", "batch_size": 2},
+        "benchmark": {
+            "iterations": 2,
+            "warmup": 1,
+            "data": "builtin",
+            "batch_size": 2,
+            "threads": 1,
+        },
     }
     result = run_variant(spec, "reference")
-    assert result["device"] == "cpu" and result["batch_size"] == 2
+    assert result["device"] == "cpu" and result["batch_size"] == 2 and result["threads"] == 1
     assert result["it_per_s"] > 0
     assert result["img_per_s"] == pytest.approx(2 * result["it_per_s"])
     assert result["seconds"] == pytest.approx(2 / result["it_per_s"])
@@ -134,6 +150,7 @@ def test_a_variant_on_a_configured_data_module_counts_images_per_batch():
         ({"warmup": -1}, "benchmark.warmup"),
         ({"data": "disk"}, "benchmark.data"),
         ({"batch_size": 0}, "benchmark.batch_size"),
+        ({"threads": 0}, "benchmark.threads"),
         ({"iters": 3}, "iters"),
     ],
 )
@@ -148,6 +165,7 @@ def test_script_prints_one_json_line_with_both_variants(tmp_path):
         str(ROOT / "src" / "benchmark.py"),
         "benchmark.iterations=2",
         "benchmark.warmup=1",
+        "benchmark.threads=1",
         "model.generator.ngf=8",
         "model.generator.n_res=1",
         "model.discriminator.ndf=8",
@@ -160,6 +178,7 @@ def test_script_prints_one_json_line_with_both_variants(tmp_path):
     summary = json.loads(lines[0])
     assert summary["model"] == "ugatit_small" and summary["device"] == "cpu"
     assert (summary["image_size"], summary["batch_size"], summary["iterations"]) == (64, 1, 2)
+    assert summary["cpu_threads"] == 1
     for variant in ("ours", "reference"):
         stats = summary[variant]
         assert stats["it_per_s"] > 0 and stats["img_per_s"] == pytest.approx(stats["it_per_s"])
@@ -187,6 +206,7 @@ def test_config_composes_the_training_groups_with_the_quick_start_model():
         "warmup": 3,
         "data": "random",
         "batch_size": None,
+        "threads": None,
     }
 
 

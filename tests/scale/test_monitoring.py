@@ -17,6 +17,16 @@ from ugatit.nets.ugatit import UgatitDiscriminatorSet
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY_UGATIT = {
     "generator": {
         "_target_": "ugatit.nets.ugatit.UgatitGenerator",

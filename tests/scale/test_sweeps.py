@@ -1,5 +1,6 @@
 """Hydra multirun, the Optuna sweep and the submitit launchers through the real command line."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def train_cli(tmp_path: Path, data_dir: Path, *overrides: str, multirun: bool = 
         f"paths.data_dir={data_dir}",
         *overrides,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=500)
+    # one thread per process: tiny networks on 2 shared cores stall on thread contention
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=500, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1
