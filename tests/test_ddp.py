@@ -1,6 +1,7 @@
 """DDP with the two manual steps: 2 CPU processes (gloo) train in lockstep on different images."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ def test_two_process_ddp_keeps_ranks_identical_and_splits_the_data(tmp_path):
     result = subprocess.run(
         [sys.executable, str(WORKER), str(root), str(out)],
         capture_output=True,
+        # two processes on two cores: one thread each, or they fight over the cores
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         text=True,
         timeout=300,
     )
