@@ -53,6 +53,15 @@ TINY_MODELS = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Inception and tiny networks on 2 shared cores: one thread avoids contention stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def session_dir(tmp_path_factory, name: str) -> Path:
     path = tmp_path_factory.getbasetemp() / name
     path.mkdir(parents=True, exist_ok=True)
@@ -235,7 +244,7 @@ def test_command_line_evaluation(weights, light_ckpt, data_dir, tmp_path):
         f"paths.log_dir={tmp_path}/logs",
         f"paths.data_dir={data_dir}",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()

@@ -23,6 +23,15 @@ from ugatit.pipeline import train
 KEYS = [f"val/{m}_{d}" for m in ("fid", "kid") for d in ("a2b", "b2a", "mean")]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Inception and tiny networks on 2 shared cores: one thread avoids contention stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def weights() -> Path:
     try:

@@ -27,6 +27,15 @@ from ugatit.translation import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Inception and tiny networks on 2 shared cores: one thread avoids contention stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_image(path: Path, width: int, height: int, seed: int, suffix_format: str = "PNG") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
