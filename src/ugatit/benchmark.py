@@ -27,7 +27,9 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -325,14 +327,10 @@ def _run_in_fresh_process(spec_path: Path, variant: str, folder: Path) -> dict[s
 # ---------------------------------------------------------------------------------- orchestration
 def _model_name(cfg: DictConfig) -> str:
     """The model config's name (``model=...``), else the generator class."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
+    if HydraConfig.initialized():
         name = HydraConfig.get().runtime.choices.get("model")
         if name:
             return str(name)
-    except (ValueError, AttributeError):
-        pass
     return str(cfg.model.generator.get("_target_", "model")).rsplit(".", 1)[-1]
 
 
@@ -372,7 +370,7 @@ def _save_next_to_the_run(cfg: DictConfig, line: str) -> None:
     """Keep the result in the Hydra run folder too (``benchmark.json``), when there is one."""
     try:
         output_dir = OmegaConf.select(cfg, "paths.output_dir")
-    except Exception:  # outside a Hydra run the folder is an unresolvable interpolation
+    except (ValueError, OmegaConfBaseException):  # outside a Hydra run: no such folder
         return
     if not output_dir:
         return
