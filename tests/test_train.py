@@ -80,3 +80,13 @@ def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):
     assert result.returncode == 1
     assert "missing" in result.stderr and "trainA" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_folder_with_a_last_checkpoint_resumes_itself(tmp_path, shapes_dir):
+    """A requeued job starts again in the same folder and must continue, not start over."""
+    cfg = compose_train(tmp_path, shapes_dir, [*FAST, "model.schedule.max_iterations=2"])
+    train(cfg)
+    cfg = compose_train(tmp_path, shapes_dir, [*FAST, "model.schedule.max_iterations=3"])
+    metrics = train(cfg)
+    assert metrics["train/iteration"] == 3.0
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["iteration"] == 3

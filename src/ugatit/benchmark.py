@@ -34,7 +34,6 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit.errors import ConfigError, UserError
-from ugatit.losses import discriminator_adv_loss
 from ugatit.module import TranslationModule
 
 DATA_KINDS: tuple[str, ...] = ("random", "builtin")
@@ -60,24 +59,13 @@ class ReferenceOrderModule(TranslationModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         real_a, real_b = self._prepare_input(batch["a"]), self._prepare_input(batch["b"])
         opt_g, opt_d = self.optimizers()
-        w = self.loss_settings
 
         # D step. The D loss back-propagates into the generators too, as in the official code;
         # those gradients are discarded by the G step's zero_grad. A configured image pool
         # detaches as CycleGAN's code does; without one (U-GAT-IT) the fakes keep their graph.
         fake_b = self.generator_ab(real_a).image
         fake_a = self.generator_ba(real_b).image
-        d_a = discriminator_adv_loss(
-            self.discriminator_a(real_a),
-            self.discriminator_a(self.pool_a.query(fake_a)),
-            w.gan_mode,
-        )
-        d_b = discriminator_adv_loss(
-            self.discriminator_b(real_b),
-            self.discriminator_b(self.pool_b.query(fake_b)),
-            w.gan_mode,
-        )
-        d_loss = w.d_loss_scale * w.adv_weight * (d_a + d_b)
+        d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
         d_finite = self._optimizer_step(opt_d, d_loss)
 
         # G step: the generators run again (same weights, so the same fakes).
@@ -85,15 +73,12 @@ class ReferenceOrderModule(TranslationModule):
         fake_a_out = self.generator_ba(real_b)
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
         g_finite = self._optimizer_step(opt_g, g_loss)
-        for generator in (self.generator_ab, self.generator_ba):
-            hook = getattr(generator, "after_optimizer_step", None)
-            if hook is not None:
-                hook()
+        self._after_generator_step()
 
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
-        terms = {**g_terms, "d_a": d_a, "d_b": d_b, "d_total": d_loss}
+        terms = {**g_terms, **d_terms}
         self._count_nonfinite(d_finite and g_finite, terms)
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         self.log("lr/generator", opt_g.param_groups[0]["lr"])

@@ -40,6 +40,17 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._every_n_train_steps = self.every_n_iterations * max(1, len(trainer.optimizers))
 
+    @property
+    def state_key(self) -> str:
+        # Stable across the translation above, so a resumed run finds this callback's state
+        # (and keeps writing last.ckpt instead of last-v1.ckpt).
+        return self._generate_state_key(
+            monitor=self.monitor,
+            every_n_iterations=self.every_n_iterations,
+            save_last=self.save_last,
+            save_top_k=self.save_top_k,
+        )
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_last and trainer.global_step > 0 and not trainer.sanity_checking:
             if self._last_global_step_saved != trainer.global_step:

@@ -70,6 +70,7 @@ class TranslationModule(pl.LightningModule):
         self.automatic_optimization = False
         generator, discriminator = _plain(generator), _plain(discriminator)
         loss, optimizer, schedule = _plain(loss), _plain(optimizer), _plain(schedule)
+        # logger=False: the entry point logs the whole resolved run config once instead
         self.save_hyperparameters(
             {
                 "generator": generator,
@@ -82,7 +83,8 @@ class TranslationModule(pl.LightningModule):
                 "max_nonfinite_steps": max_nonfinite_steps,
                 "channels_last": channels_last,
                 "compile": compile,
-            }
+            },
+            logger=False,
         )
         self.loss_settings = parse_settings(LossSettings, loss, "loss")
         self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
@@ -161,11 +163,17 @@ class TranslationModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def _discriminator_loss(
-        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
+        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, detach: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """LSGAN (or the configured loss) of both domains' discriminators on real vs fake.
+
+        ``detach=False`` is the official code's ordering (used by the benchmark's reference).
+        """
         mode = self.loss_settings.gan_mode
-        fake_a = self.pool_a.query(fake_a.detach())
-        fake_b = self.pool_b.query(fake_b.detach())
+        if detach:
+            fake_a, fake_b = fake_a.detach(), fake_b.detach()
+        fake_a = self.pool_a.query(fake_a)
+        fake_b = self.pool_b.query(fake_b)
         d_a = discriminator_adv_loss(
             self.discriminator_a(real_a), self.discriminator_a(fake_a), mode
         )
@@ -240,10 +248,7 @@ class TranslationModule(pl.LightningModule):
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a, fake_b)
         g_finite = self._optimizer_step(opt_g, g_loss)
         self.untoggle_optimizer(opt_g)
-        for generator in (self.generator_ab, self.generator_ba):
-            hook = getattr(generator, "after_optimizer_step", None)
-            if hook is not None:
-                hook()
+        self._after_generator_step()
 
         for scheduler in self.lr_schedulers():
             scheduler.step()
@@ -261,6 +266,13 @@ class TranslationModule(pl.LightningModule):
         self.log("d", d_terms["d_total"].detach(), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:
             self.trainer.should_stop = True
+
+    def _after_generator_step(self) -> None:
+        """Post-step hooks of the generators (U-GAT-IT: clip rho to [0, 1])."""
+        for generator in (self.generator_ab, self.generator_ba):
+            hook = getattr(generator, "after_optimizer_step", None)
+            if hook is not None:
+                hook()
 
     def _optimizer_step(self, optimizer: Any, loss: Tensor) -> bool:
         """Backward and step unless the loss is not finite on some rank (then all ranks skip)."""

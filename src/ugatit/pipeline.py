@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -46,13 +47,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = objects["trainer"]
     if cfg.get("train", True):
         trainer.fit(
-            objects["model"], datamodule=objects["datamodule"], ckpt_path=cfg.get("ckpt_path")
+            objects["model"], datamodule=objects["datamodule"], ckpt_path=resume_path(cfg)
         )
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
     if checkpoint:
         log.info("Last checkpoint: %s", checkpoint)
     return metrics
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path`` if given; else this run folder's own last.ckpt when one exists.
+
+    A requeued cluster job (submitit, SLURM) starts again in the same run folder: picking up its
+    last checkpoint there continues the run instead of starting it over.
+    """
+    if cfg.get("ckpt_path"):
+        return cfg.ckpt_path
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("Resuming this run folder's own checkpoint: %s", last)
+        return str(last)
+    return None
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:

@@ -311,6 +311,11 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.train_sampler.set_epoch(epoch)
         if 0 < position < batches_per_epoch:
             self.train_sampler.set_start(position * self.batch_size)
+        elif position < 0:
+            # The run ended by its schedule (Lightning closed the epoch) and is being extended.
+            log.info(
+                "Continuing a finished run at iteration %d with a fresh epoch %d.", iteration, epoch
+            )
         elif position != 0:
             log.warning(
                 "Resuming at iteration %d in epoch %d does not fit %d batches per epoch (did the "
