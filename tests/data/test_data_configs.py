@@ -21,9 +21,10 @@ CYCLEGAN = [
 
 
 def _data_config(name: str, *overrides: str) -> DictConfig:
+    # composed through train.yaml: data=shapes also selects the quick-start model there
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
-            overrides=[f"+data={name}", "+paths.data_dir=/datasets", "+seed=17", *overrides]
+            "train", overrides=[f"data={name}", "paths.data_dir=/datasets", "seed=17", *overrides]
         )
     return cfg.data
 
