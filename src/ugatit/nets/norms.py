@@ -60,7 +60,7 @@ def standardise(x: Tensor, dims: tuple[int, ...], unbiased: bool, eps: float = E
     The statistics are computed in float32 whatever the input dtype: under 16-bit mixed precision
     a half-precision variance overflows or loses the small differences that matter here.
     """
-    x32 = x.float()
+    x32 = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     mean = x32.mean(dim=dims, keepdim=True)
     var = x32.var(dim=dims, keepdim=True, correction=1 if unbiased else 0)
     return ((x32 - mean) / torch.sqrt(var + eps)).to(x.dtype)
