@@ -1,10 +1,10 @@
 """Adding a method: a new generator class plus config, and the one loop trains it unchanged."""
 
 import torch
-from helpers import FAST, compose_train
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from helpers import FAST, compose_train
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.pipeline import train
 
@@ -31,9 +31,13 @@ class TinyAttentionGenerator(nn.Module):
 
 
 def test_a_generator_added_by_config_only_trains_with_every_loss_term(tmp_path, shapes_dir):
-    cfg = compose_train(tmp_path, shapes_dir, ["model=cyclegan_small", *FAST, "model.loss.cam_weight=10"])
+    cfg = compose_train(
+        tmp_path, shapes_dir, ["model=cyclegan_small", *FAST, "model.loss.cam_weight=10"]
+    )
     with open_dict(cfg):
-        cfg.model.generator = OmegaConf.create({"_target_": f"{__name__}.TinyAttentionGenerator", "channels": 8})
+        cfg.model.generator = OmegaConf.create(
+            {"_target_": f"{__name__}.TinyAttentionGenerator", "channels": 8}
+        )
     metrics = train(cfg)
     assert metrics["train/iteration"] == 4.0
     # its CAM logits switch on the generator CAM term without any change to the module

@@ -37,7 +37,9 @@ def test_bf16_mixed_trains_u_gat_it_on_the_cpu():
     trainer = fit(module, precision="bf16-mixed")
     assert module.iteration == 3 and module.skipped_steps == 0
     assert all(p.dtype == torch.float32 for p in module.parameters())  # master weights stay fp32
-    assert any(not torch.equal(b, p) for b, p in zip(before, module.generator_ab.parameters(), strict=True))
+    assert any(
+        not torch.equal(b, p) for b, p in zip(before, module.generator_ab.parameters(), strict=True)
+    )
     for key in ("train/g_total", "train/g_cam", "train/d_total"):
         assert torch.isfinite(trainer.callback_metrics[key])
 

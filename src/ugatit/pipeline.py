@@ -46,9 +46,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     objects = build(cfg)
     trainer: pl.Trainer = objects["trainer"]
     if cfg.get("train", True):
-        trainer.fit(
-            objects["model"], datamodule=objects["datamodule"], ckpt_path=resume_path(cfg)
-        )
+        trainer.fit(objects["model"], datamodule=objects["datamodule"], ckpt_path=resume_path(cfg))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
     if checkpoint:
