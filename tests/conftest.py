@@ -12,3 +12,17 @@ import pytest  # noqa: E402
 def shapes_dir(tmp_path_factory) -> Path:
     """A data folder shared by the session: the first run that needs shapes generates them."""
     return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more).
+
+    Test modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -121,3 +121,21 @@ def compose_config(name: str, tmp_path: Path, data_dir: Path, overrides: list[st
 
 def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str]) -> DictConfig:
     return compose_config("train", tmp_path, data_dir, overrides)
+
+
+# The smallest U-GAT-IT that runs at 32 px (the 5-layer global discriminator needs 24 px).
+TINY_UGATIT_NETS = {
+    "generator": {
+        "_target_": "ugatit.nets.ugatit.UgatitGenerator",
+        "ngf": 8,
+        "n_res": 1,
+        "img_size": 32,
+        "light": True,
+    },
+    "discriminator": {
+        "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
+        "ndf": 8,
+        "global_layers": 5,
+        "local_layers": 4,
+    },
+}

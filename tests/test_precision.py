@@ -8,25 +8,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from helpers import fit, tiny_module
+from helpers import TINY_UGATIT_NETS, fit, tiny_module
 from ugatit.nets.norms import standardise
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 TINY_UGATIT = {
-    "generator": {
-        "_target_": "ugatit.nets.ugatit.UgatitGenerator",
-        "ngf": 8,
-        "n_res": 1,
-        "img_size": 32,
-        "light": True,
-    },
-    "discriminator": {
-        "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
-        "ndf": 8,
-        "global_layers": 5,
-        "local_layers": 4,
-    },
+    **TINY_UGATIT_NETS,
     "loss": {"cam_weight": 1000.0},
 }
 

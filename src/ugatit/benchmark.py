@@ -74,18 +74,7 @@ class ReferenceOrderModule(TranslationModule):
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
         g_finite = self._optimizer_step(opt_g, g_loss)
         self._after_generator_step()
-
-        for scheduler in self.lr_schedulers():
-            scheduler.step()
-        self.iteration += 1
-        terms = {**g_terms, **d_terms}
-        self._count_nonfinite(d_finite and g_finite, terms)
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
-        self.log("lr/generator", opt_g.param_groups[0]["lr"])
-        self.log("lr/discriminator", opt_d.param_groups[0]["lr"])
-        self.log("train/iteration", float(self.iteration))
-        if self.iteration >= self.total_iterations:
-            self.trainer.should_stop = True
+        self._finish_iteration(opt_g, opt_d, {**g_terms, **d_terms}, d_finite and g_finite)
 
 
 # ---------------------------------------------------------------------------------- settings, data

@@ -249,12 +249,16 @@ class TranslationModule(pl.LightningModule):
         g_finite = self._optimizer_step(opt_g, g_loss)
         self.untoggle_optimizer(opt_g)
         self._after_generator_step()
+        self._finish_iteration(opt_g, opt_d, {**g_terms, **d_terms}, d_finite and g_finite)
 
+    def _finish_iteration(
+        self, opt_g: Any, opt_d: Any, terms: Mapping[str, Tensor], finite: bool
+    ) -> None:
+        """Advance the schedule and the counters, log, and stop at the end of the schedule."""
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
-        terms = {**g_terms, **d_terms}
-        self._count_nonfinite(d_finite and g_finite, terms)
+        self._count_nonfinite(finite, terms)
 
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         self.log("lr/generator", opt_g.param_groups[0]["lr"])
@@ -262,8 +266,8 @@ class TranslationModule(pl.LightningModule):
         self.log("train/iteration", float(self.iteration))
         self.log("train/skipped_steps", float(self.skipped_steps))
         self.log("it", float(self.iteration), prog_bar=True, logger=False)
-        self.log("g", g_terms["g_total"].detach(), prog_bar=True, logger=False)
-        self.log("d", d_terms["d_total"].detach(), prog_bar=True, logger=False)
+        self.log("g", terms["g_total"].detach(), prog_bar=True, logger=False)
+        self.log("d", terms["d_total"].detach(), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:
             self.trainer.should_stop = True
 

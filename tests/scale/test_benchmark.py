@@ -11,37 +11,18 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from helpers import TINY_CYCLEGAN, FixedPairsDataModule, fit
+from helpers import TINY_CYCLEGAN, TINY_UGATIT_NETS, FixedPairsDataModule, fit
 from ugatit.benchmark import BenchmarkSettings, ReferenceOrderModule, run_benchmark, run_variant
 from ugatit.errors import ConfigError
 from ugatit.module import TranslationModule
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY_UGATIT = {
-    "generator": {
-        "_target_": "ugatit.nets.ugatit.UgatitGenerator",
-        "ngf": 8,
-        "n_res": 1,
-        "img_size": 32,
-        "light": True,
-    },
-    "discriminator": {
-        "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
-        "ndf": 8,
-        "global_layers": 5,
-        "local_layers": 4,
-    },
+    **TINY_UGATIT_NETS,
     "pool_size": 0,
 }
 MODELS = {"ugatit": TINY_UGATIT, "cyclegan": TINY_CYCLEGAN}

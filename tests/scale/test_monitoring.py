@@ -8,39 +8,20 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from pytorch_lightning.loggers.logger import Logger
 
-from helpers import FixedPairsDataModule, fit, tiny_module
+from helpers import TINY_UGATIT_NETS, FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.module import TranslationModule
 from ugatit.monitoring import TrainingMonitor, rho_statistics
 from ugatit.nets.norms import LIN, AdaLIN
 from ugatit.nets.ugatit import UgatitDiscriminatorSet
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY_UGATIT = {
-    "generator": {
-        "_target_": "ugatit.nets.ugatit.UgatitGenerator",
-        "ngf": 8,
-        "n_res": 1,
-        "img_size": 32,
-        "light": True,
-    },
-    "discriminator": {
-        "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
-        "ndf": 8,
-        "global_layers": 5,
-        "local_layers": 4,
-    },
+    **TINY_UGATIT_NETS,
     "loss": {"identity_weight": 10.0, "cam_weight": 1000.0, "d_loss_scale": 1.0},
     "optimizer": {"lr": 1e-3},
     "pool_size": 0,

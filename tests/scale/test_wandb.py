@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -16,18 +15,11 @@ from ugatit.pipeline import train
 wandb = pytest.importorskip("wandb")
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 _BLOCK = 32 * 1024  # the .wandb file is a LevelDB-style log of 32 KiB blocks
 _FULL, _FIRST, _LAST = 1, 2, 4
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on 2 shared cores: one thread avoids contention stalls (10x and more)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def wandb_records(path: Path):
