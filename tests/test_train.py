@@ -84,9 +84,18 @@ def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):
 
 def test_a_run_folder_with_a_last_checkpoint_resumes_itself(tmp_path, shapes_dir):
     """A requeued job starts again in the same folder and must continue, not start over."""
-    cfg = compose_train(tmp_path, shapes_dir, [*FAST, "model.schedule.max_iterations=2"])
+    every_step = "trainer.log_every_n_steps=1"
+    cfg = compose_train(
+        tmp_path, shapes_dir, [*FAST, every_step, "model.schedule.max_iterations=2"]
+    )
     train(cfg)
-    cfg = compose_train(tmp_path, shapes_dir, [*FAST, "model.schedule.max_iterations=3"])
+    cfg = compose_train(
+        tmp_path, shapes_dir, [*FAST, every_step, "model.schedule.max_iterations=3"]
+    )
     metrics = train(cfg)
     assert metrics["train/iteration"] == 3.0
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["iteration"] == 3
+    # the first part's metrics are kept, not overwritten by the resumed part
+    previous = (tmp_path / "csv" / "metrics.previous-1.csv").read_text()
+    assert "train/g_total" in previous.splitlines()[0]
+    assert (tmp_path / "csv" / "metrics.csv").exists()

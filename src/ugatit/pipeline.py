@@ -9,6 +9,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import CSVLogger
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
+    if cfg.get("train", True) and resume_path(cfg):
+        keep_previous_csv_logs(loggers)  # before anything writes through the loggers
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if loggers:
         run_config = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
@@ -67,6 +70,18 @@ def resume_path(cfg: DictConfig) -> str | None:
         log.info("Resuming this run folder's own checkpoint: %s", last)
         return str(last)
     return None
+
+
+def keep_previous_csv_logs(loggers: list[Any]) -> None:
+    """Lightning's CSV logger deletes an existing metrics.csv in its folder; a resumed run in the
+    same folder keeps it as metrics.previous-N.csv instead."""
+    for logger in loggers:
+        if isinstance(logger, CSVLogger):
+            metrics = Path(logger.log_dir) / "metrics.csv"
+            if metrics.is_file():
+                n = len(list(metrics.parent.glob("metrics.previous-*.csv"))) + 1
+                kept = metrics.rename(metrics.with_name(f"metrics.previous-{n}.csv"))
+                log.info("Kept the earlier metrics of this run folder as %s", kept)
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
