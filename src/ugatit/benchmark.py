@@ -259,8 +259,12 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     if timer.gpu_peak_mb is not None:
         peak = timer.gpu_peak_mb
     else:
-        hwm = _proc_status_mb("VmHWM")
-        peak = None if hwm is None or rss_before is None else hwm - rss_before
+        # The kernel updates VmHWM lazily, so it can lag the current RSS by a few pages.
+        hwm, rss_now = _proc_status_mb("VmHWM"), _proc_status_mb("VmRSS")
+        if hwm is None or rss_now is None or rss_before is None:
+            peak = None
+        else:
+            peak = max(0.0, max(hwm, rss_now) - rss_before)
     return {
         "device": _device_name(timer.device),
         "it_per_s": settings.iterations / timer.seconds,
