@@ -84,7 +84,35 @@ def _as_map(v: Tensor) -> Tensor:
     return v.reshape(v.shape[0], v.shape[1], 1, 1)
 
 
-class AdaLIN(nn.Module):
+class _LayerInstanceNorm(nn.Module):
+    """The rho-weighted mix of instance and layer normalisation shared by AdaLIN and LIN."""
+
+    def __init__(
+        self,
+        channels: int,
+        eps: float,
+        rho_init: float,
+        rho_offset: float,
+        unbiased_variance: bool,
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        self.rho_offset = rho_offset
+        self.unbiased_variance = unbiased_variance
+        self.rho = nn.Parameter(torch.full((1, channels, 1, 1), float(rho_init)))
+
+    def _mix(self, x: Tensor) -> Tensor:
+        rho = clip_unit(self.rho - self.rho_offset)
+        return _layer_instance_mix(x, rho, self.unbiased_variance, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.rho.shape[1]}, eps={self.eps}, rho_offset={self.rho_offset}, "
+            f"unbiased_variance={self.unbiased_variance}"
+        )
+
+
+class AdaLIN(_LayerInstanceNorm):
     """Adaptive layer-instance norm: the generator's MLP supplies gamma and beta, rho is learned."""
 
     def __init__(
@@ -95,25 +123,13 @@ class AdaLIN(nn.Module):
         rho_offset: float = 0.0,
         unbiased_variance: bool = False,
     ) -> None:
-        super().__init__()
-        self.eps = eps
-        self.rho_offset = rho_offset
-        self.unbiased_variance = unbiased_variance
-        self.rho = nn.Parameter(torch.full((1, channels, 1, 1), float(rho_init)))
+        super().__init__(channels, eps, rho_init, rho_offset, unbiased_variance)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        rho = clip_unit(self.rho - self.rho_offset)
-        out = _layer_instance_mix(x, rho, self.unbiased_variance, self.eps)
-        return out * _as_map(gamma) + _as_map(beta)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.rho.shape[1]}, eps={self.eps}, rho_offset={self.rho_offset}, "
-            f"unbiased_variance={self.unbiased_variance}"
-        )
+        return self._mix(x) * _as_map(gamma) + _as_map(beta)
 
 
-class LIN(nn.Module):
+class LIN(_LayerInstanceNorm):
     """Layer-instance norm with learned per-channel gamma (init 1) and beta (init 0)."""
 
     def __init__(
@@ -124,24 +140,12 @@ class LIN(nn.Module):
         rho_offset: float = 0.0,
         unbiased_variance: bool = False,
     ) -> None:
-        super().__init__()
-        self.eps = eps
-        self.rho_offset = rho_offset
-        self.unbiased_variance = unbiased_variance
-        self.rho = nn.Parameter(torch.full((1, channels, 1, 1), float(rho_init)))
+        super().__init__(channels, eps, rho_init, rho_offset, unbiased_variance)
         self.gamma = nn.Parameter(torch.ones(1, channels, 1, 1))
         self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        rho = clip_unit(self.rho - self.rho_offset)
-        out = _layer_instance_mix(x, rho, self.unbiased_variance, self.eps)
-        return out * self.gamma + self.beta
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.rho.shape[1]}, eps={self.eps}, rho_offset={self.rho_offset}, "
-            f"unbiased_variance={self.unbiased_variance}"
-        )
+        return self._mix(x) * self.gamma + self.beta
 
 
 class AdaIN(nn.Module):
