@@ -10,7 +10,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ugatit.errors import ConfigError
 from ugatit.visualize import sample_grid, save_grid
@@ -59,17 +58,44 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        """A stop signal (SIGTERM; Ctrl+C) ends the run at a batch boundary: keep its state."""
-        if not self.save_last or not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+        """Keep the run's state when training ends early: a stop signal (SIGTERM, which Lightning
+        lets finish the iteration; Ctrl+C) or an error (a corrupt image met mid-run, a bug).
+
+        Ctrl+C or an error in the middle of an iteration leaves one optimizer stepped and the other
+        not; that state is saved all the same (losing the run since the last save is worse), and
+        the log says the resume will not be bit-exact.
+        """
+        if not self.save_last or trainer.global_step == 0:
             return
-        if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            log.info("Stopped by %s: saved %s", type(exception).__name__, self.last_model_path)
+        if self._last_global_step_saved == trainer.global_step:
+            return
+        if type(exception).__name__ == "NonFiniteLossError":
+            return  # it has written its own checkpoint, named after the iteration
+        iteration = getattr(pl_module, "iteration", trainer.global_step)
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        log.info(
+            "Training ended by %s at iteration %d: saved %s",
+            type(exception).__name__,
+            iteration,
+            self.last_model_path,
+        )
+        if getattr(pl_module, "inside_iteration", False):
+            log.warning(
+                "It ended in the middle of iteration %d (some networks already updated), so "
+                "resuming from that checkpoint repeats part of that iteration.",
+                iteration,
+            )
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
         candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", 0))
         return candidates
+
+
+def last_checkpoint_path(trainer: pl.Trainer) -> str:
+    """The newest last.ckpt any checkpoint callback wrote in this run, or ""."""
+    paths = [getattr(c, "last_model_path", "") for c in trainer.checkpoint_callbacks]
+    return next((p for p in paths if p), "")
 
 
 class SampleGrid(pl.Callback):

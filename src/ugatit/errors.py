@@ -7,3 +7,12 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """A configuration value that cannot work (unknown key, impossible combination)."""
+
+
+class RunStopped(UserError):
+    """Training stopped by a signal after saving its state; ``exit_code`` is 128 + the signal
+    number (143 for SIGTERM, 130 for Ctrl+C), so scripts and sweeps do not take it as finished."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

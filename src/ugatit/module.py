@@ -105,6 +105,9 @@ class TranslationModule(pl.LightningModule):
         self.skipped_steps = 0
         self.nonfinite_in_a_row = 0
         self._sync_gradients_by_hand = False
+        # True between the first optimizer step of an iteration and its counter update: a
+        # checkpoint taken then would not resume exactly (see IterationCheckpoint.on_exception).
+        self.inside_iteration = False
         self.channels_last = channels_last
         self.compile_networks = compile
 
@@ -162,6 +165,20 @@ class TranslationModule(pl.LightningModule):
         return image
 
     # ------------------------------------------------------------------ training
+    def on_train_start(self) -> None:
+        """A run resumed at or past its last scheduled iteration has nothing left to do.
+
+        Without this, Lightning would still run one batch before the end-of-schedule check.
+        """
+        if self.iteration >= self.total_iterations:
+            log.info(
+                "The schedule ends at iteration %d and this run is at iteration %d: nothing to "
+                "train (raise model.schedule.max_iterations to train longer).",
+                self.total_iterations,
+                self.iteration,
+            )
+            self.trainer.should_stop = True
+
     def _discriminator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, detach: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -239,6 +256,7 @@ class TranslationModule(pl.LightningModule):
         fake_b = self.generator_ab(real_a)
         fake_a = self.generator_ba(real_b)
 
+        self.inside_iteration = True
         self.toggle_optimizer(opt_d)
         d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a.image, fake_b.image)
         d_finite = self._optimizer_step(opt_d, d_loss)
@@ -258,6 +276,7 @@ class TranslationModule(pl.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
+        self.inside_iteration = False
         self._count_nonfinite(finite, terms)
 
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})

@@ -11,6 +11,9 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
+from ugatit.callbacks import last_checkpoint_path
+from ugatit.interruptions import fit
+
 log = logging.getLogger(__name__)
 
 
@@ -49,9 +52,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     objects = build(cfg)
     trainer: pl.Trainer = objects["trainer"]
     if cfg.get("train", True):
-        trainer.fit(objects["model"], datamodule=objects["datamodule"], ckpt_path=resume_path(cfg))
+        fit(trainer, objects["model"], objects["datamodule"], resume_path(cfg))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    checkpoint = last_checkpoint_path(trainer)
     if checkpoint:
         log.info("Last checkpoint: %s", checkpoint)
     return metrics
