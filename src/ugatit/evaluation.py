@@ -6,7 +6,9 @@ and B->A against the test A images. Real and translated images are scored at the
 (the size the generator sees); features come straight from the uint8 tensors that are saved, so
 the numbers equal ``score_folders`` (and torch-fidelity's CLI) run on the same folders whenever the
 test images are stored at the crop size (the shapes data and the 256 px CycleGAN sets).
-Results go to ``metrics.json`` and ``metrics.md`` in the run folder and are printed.
+Results go to ``metrics.json`` and ``metrics.md`` in the run folder and are printed. FID on fewer
+than ``FID_MIN_IMAGES`` images per side is reported with a warning (a ``fid_warning`` field and a
+line under the table); with one KID subset the KID std is null / "n/a", not a misleading 0.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ugatit.config_checks import FID_COUNT, POSITIVE_INT, check_eval_config
 from ugatit.data.dataset import ImageFolderDataset
 from ugatit.errors import ConfigError
 from ugatit.inception_weights import inception_weights_path
@@ -51,14 +54,32 @@ log = logging.getLogger(__name__)
 SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 EXTRACTOR = "torch-fidelity InceptionV3 (inception-v3-compat), 2048-d pool3 features"
 RESIZE = "torch-fidelity's TF1-style bilinear resize to 299x299 inside the extractor"
+# FID's estimate is biased upward, strongly so for a few hundred images or fewer (Chong & Forsyth,
+# "Effectively Unbiased FID", 2020); below this many images per side eval says so.
+FID_MIN_IMAGES = 200
+ONE_SUBSET_STD = "n/a (1 subset)"
 
 
-def _check_count(name: str, value: Any, minimum: int, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        none = " or null" if allow_none else ""
-        raise ConfigError(f"{name}={value!r} is invalid: use an integer >= {minimum}{none}.")
+def fid_count_warning(n_real: int, n_fake: int) -> str | None:
+    """What an FID on few images means, or None when both sides have enough."""
+    if min(n_real, n_fake) >= FID_MIN_IMAGES:
+        return None
+    return (
+        f"FID on {n_real} real / {n_fake} fake images: with fewer than {FID_MIN_IMAGES} images "
+        "per side FID is strongly biased upward (it falls as images are added), so compare it "
+        "only with FIDs computed on the same numbers of images."
+    )
+
+
+def _annotate(name: str, scores: dict[str, Any], kid_subsets: int) -> dict[str, Any]:
+    """Add the small-count FID warning (also logged); drop the std of a single KID subset."""
+    warning = fid_count_warning(int(scores["n_real"]), int(scores["n_fake"]))
+    if warning:
+        log.warning("%s: %s", name, warning)
+        scores["fid_warning"] = warning
+    if kid_subsets == 1:  # one subset has no spread: its std of 0 would read as certainty
+        scores["kid_std"] = scores["kid_x100_std"] = None
+    return scores
 
 
 def _check_crop_size(loaded: LoadedModel, crop_size: int) -> None:
@@ -82,7 +103,7 @@ def _check_crop_size(loaded: LoadedModel, crop_size: int) -> None:
 def _limited(dataset: ImageFolderDataset, max_images: int | None) -> ImageFolderDataset:
     if max_images is None or max_images >= len(dataset):
         return dataset
-    return ImageFolderDataset(dataset.files[:max_images], dataset.size)
+    return ImageFolderDataset(dataset.files[:max_images], dataset.size, dataset.unreadable_advice)
 
 
 def _real_features(
@@ -147,8 +168,9 @@ def evaluate_checkpoint(
     ``datamodule`` is an :class:`~ugatit.data.UnpairedDataModule`; ``max_images`` keeps the
     first N test images of each domain (quick checks; the paper's numbers use all of them).
     """
-    _check_count("batch_size", batch_size, 1, allow_none=False)
-    _check_count("max_images", max_images, 2)
+    POSITIVE_INT.check("batch_size", batch_size)
+    FID_COUNT.check("max_images", max_images)
+    POSITIVE_INT.check("kid_subsets", kid_subsets)
     _check_crop_size(loaded, int(datamodule.crop_size))
     output_dir = Path(output_dir)
     datamodule.prepare_data()
@@ -173,7 +195,8 @@ def evaluate_checkpoint(
         )
         inception_seconds += seconds
         inception_images += len(fake)
-        results[direction] = scores_from_features(real[target], fake, kid_subset_size, kid_subsets)
+        scores = scores_from_features(real[target], fake, kid_subset_size, kid_subsets)
+        results[direction] = _annotate(direction, scores, kid_subsets)
     results["protocol"] = {
         "checkpoint": str(loaded.path),
         "iteration": loaded.iteration,
@@ -210,13 +233,14 @@ def evaluate_folders(
     kid_subsets: int = KID_SUBSETS,
 ) -> dict[str, Any]:
     """FID/KID of every image in ``fake_dir`` against ``real_dir`` (each at its own size)."""
-    _check_count("batch_size", batch_size, 1, allow_none=False)
+    POSITIVE_INT.check("batch_size", batch_size)
+    POSITIVE_INT.check("kid_subsets", kid_subsets)
     resolved = resolve_device(device)
     scores = score_folders(
         real_dir, fake_dir, batch_size, resolved, kid_subset_size, kid_subsets, KID_SEED
     )
     return {
-        "folders": scores,
+        "folders": _annotate("folders", scores, kid_subsets),
         "protocol": {
             "real_dir": str(real_dir),
             "fake_dir": str(fake_dir),
@@ -229,19 +253,25 @@ def evaluate_folders(
 
 
 def markdown_table(results: Mapping[str, Any]) -> str:
-    """One row per scored direction: FID, KID x100 mean +- std, image counts, KID subset size."""
+    """One row per scored direction: FID, KID x100 mean +- std, image counts, KID subset size;
+    then the protocol line and any small-count FID warning."""
     lines = [
         "| direction | FID | KID x100 (mean +- std) | real / fake images | KID subset size |",
         "|---|---|---|---|---|",
     ]
+    warnings = []
     for name, scores in results.items():
         if name == "protocol":
             continue
+        std = scores["kid_x100_std"]
+        std_text = ONE_SUBSET_STD if std is None else f"{std:.2f}"
         lines.append(
             f"| {name} | {scores['fid']:.2f} | {scores['kid_x100_mean']:.2f} +- "
-            f"{scores['kid_x100_std']:.2f} | {scores['n_real']} / {scores['n_fake']} | "
+            f"{std_text} | {scores['n_real']} / {scores['n_fake']} | "
             f"{scores['kid_subset_size']} |"
         )
+        if scores.get("fid_warning"):
+            warnings.append(f"Warning ({name}): {scores['fid_warning']}")
     protocol = results.get("protocol", {})
     source = (
         protocol.get("checkpoint") or f"{protocol.get('fake_dir')} vs {protocol.get('real_dir')}"
@@ -251,6 +281,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         f"Scored: {source}. Inception weights: {protocol.get('weights_file')}; "
         f"{protocol.get('kid_subsets')} KID subsets (seed {protocol.get('kid_seed')}).",
     ]
+    if warnings:
+        lines += ["", *warnings]
     return "\n".join(lines) + "\n"
 
 
@@ -270,6 +302,7 @@ def _given(value: Any) -> bool:
 
 def evaluate(cfg: Any) -> dict[str, Any]:
     """What src/eval.py runs: checkpoint mode (ckpt_path) or folder mode (real_dir + fake_dir)."""
+    check_eval_config(cfg)
     ckpt_path, real_dir, fake_dir = (cfg.get(k) for k in ("ckpt_path", "real_dir", "fake_dir"))
     common = {
         "batch_size": cfg.get("batch_size", 16),

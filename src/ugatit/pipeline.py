@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
 from ugatit.callbacks import last_checkpoint_path
+from ugatit.config_checks import check_train_config
 from ugatit.interruptions import fit
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def instantiate_group(config: DictConfig | None) -> list[Any]:
 
 def build(cfg: DictConfig) -> dict[str, Any]:
     """Everything a run needs, built from the composed config."""
+    check_train_config(cfg)  # every value's type and range, before anything is built
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)

@@ -6,10 +6,16 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ugatit.config_checks import MODEL_RULES
 from ugatit.errors import ConfigError
 from ugatit.losses import GAN_MODES
 
 T = TypeVar("T")
+
+
+def _check(key: str, value: Any) -> None:
+    """The rule the composed-config check applies to the same key (type, finiteness, range)."""
+    MODEL_RULES[key].check(key, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +35,7 @@ class LossSettings:
                 f"model.loss.gan_mode={self.gan_mode!r} is not supported; choose one of {GAN_MODES}."
             )
         for name in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "d_loss_scale"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"model.loss.{name} must be >= 0, got {getattr(self, name)}.")
+            _check(f"model.loss.{name}", getattr(self, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +48,8 @@ class OptimizerSettings:
     d_lr: float | None = None  # None: the same as lr
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or (self.d_lr is not None and self.d_lr <= 0):
-            raise ConfigError(
-                f"model.optimizer.lr must be > 0, got lr={self.lr}, d_lr={self.d_lr}."
-            )
+        for name in ("lr", "d_lr", "weight_decay", "betas"):
+            _check(f"model.optimizer.{name}", getattr(self, name))
         object.__setattr__(self, "betas", tuple(self.betas))
 
 
@@ -68,10 +71,8 @@ class ScheduleSettings:
                 "Set the training length: model.schedule.max_iterations=N (iterations) or "
                 "model.schedule.max_epochs=N."
             )
-        if not 0.0 <= self.decay_start <= 1.0:
-            raise ConfigError(
-                f"model.schedule.decay_start is a fraction in [0, 1], got {self.decay_start}."
-            )
+        for name in ("max_iterations", "max_epochs", "decay_start"):
+            _check(f"model.schedule.{name}", getattr(self, name))
 
     def total_iterations(self, batches_per_epoch: int) -> int:
         if self.max_iterations:

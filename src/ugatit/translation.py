@@ -6,6 +6,10 @@ size whose sides are multiples of 4, so images are reflect-padded up to the next
 the output is cropped back: nothing is resampled. Outputs are always written as PNG (lossless, so
 the saved pixels are exactly the ones scored by FID/KID), keeping each input's relative folder and
 file stem: ``in/sub/cat.jpg`` -> ``out/sub/cat.png``.
+
+Every input is decoded and its size checked before the first output is written, and outputs never
+replace existing files unless asked (``overwrite``), so a bad input or a second run into the same
+folder cannot leave a half-written or silently replaced result.
 """
 
 from __future__ import annotations
@@ -21,19 +25,26 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ugatit.config_checks import FLAG, POSITIVE_INT, check_translate_config
 from ugatit.data.dataset import to_tensor
-from ugatit.data.images import IMAGE_EXTENSIONS, check_images, list_images, load_rgb
+from ugatit.data.images import (
+    IMAGE_EXTENSIONS,
+    check_images,
+    list_images,
+    load_rgb,
+    non_image_files,
+    report_bad_images,
+)
 from ugatit.errors import UserError
 from ugatit.metrics import to_uint8
 from ugatit.module import TranslationModule
+from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 from ugatit.visualize import colorize_heatmap, to_unit_range
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("a2b", "b2a")
-SIZE_MULTIPLE = 4  # two stride-2 downsamplings in every generator
-MIN_SIZE = 8  # U-GAT-IT's smallest input side
-_WARN_LISTED = 10  # how many skipped files a warning names
+_WARN_LISTED = 5  # how many left-out files a warning names
 
 
 class CheckpointError(UserError, ValueError):
@@ -323,25 +334,43 @@ def collect_inputs(input_path: str | Path | None) -> tuple[Path, list[Path]]:
     return path, files
 
 
-def _readable(files: list[Path], skip_unreadable: bool) -> list[Path]:
-    good, bad = check_images(files, None)
-    if bad and not skip_unreadable:
-        listed = "; ".join(f"'{p}' ({reason})" for p, reason in bad[:_WARN_LISTED])
-        more = f" and {len(bad) - _WARN_LISTED} more" if len(bad) > _WARN_LISTED else ""
-        raise TranslationError(
-            f"{len(bad)} unreadable image(s): {listed}{more}. Replace or delete them, or set "
-            "skip_unreadable=true to translate the others."
+def _warn_left_out(folder: Path) -> None:
+    """Files in the input folder that are not translated because of their extension, named once."""
+    left_out = non_image_files(folder)
+    if left_out:
+        names = ", ".join(str(p.relative_to(folder)) for p in left_out[:_WARN_LISTED])
+        more = ", ..." if len(left_out) > _WARN_LISTED else ""
+        log.warning(
+            "Leaving out %d file(s) under '%s' whose extension is not an image's (%s): %s%s",
+            len(left_out),
+            folder,
+            " ".join(IMAGE_EXTENSIONS),
+            names,
+            more,
         )
-    if bad:
-        names = ", ".join(str(p) for p, _ in bad[:_WARN_LISTED])
-        more = ", ..." if len(bad) > _WARN_LISTED else ""
-        log.warning("Skipping %d unreadable image(s): %s%s", len(bad), names, more)
+
+
+def _usable(files: list[Path], skip_unreadable: bool) -> list[Path]:
+    """Decode every input and check its size up front, so nothing stops halfway through."""
+    good, bad = check_images(files, MIN_SIZE)
+    report_bad_images(
+        bad,
+        skip_unreadable,
+        "skip_unreadable",
+        noun="unreadable or too small",
+        error=TranslationError,
+    )
     if not good:
-        raise TranslationError("Every input image is unreadable; nothing was translated.")
+        raise TranslationError(
+            f"Every input image is unreadable or smaller than {MIN_SIZE} px on a side; nothing "
+            "was translated."
+        )
     return good
 
 
-def _destinations(root: Path, files: list[Path], output_dir: Path) -> list[Path]:
+def _destinations(
+    root: Path, files: list[Path], output_dir: Path, overwrite: bool = False
+) -> list[Path]:
     if output_dir.exists() and not output_dir.is_dir():
         raise TranslationError(
             f"output '{output_dir}' is a file; pass a folder (it is created when missing)."
@@ -353,6 +382,13 @@ def _destinations(root: Path, files: list[Path], output_dir: Path) -> list[Path]
         raise TranslationError(
             f"Writing to output '{output_dir}' would overwrite input image(s) such as "
             f"'{clashes[0]}'; choose an output folder outside the input."
+        )
+    existing = [d for d in destinations if d.exists()]
+    if existing and not overwrite:
+        raise TranslationError(
+            f"output '{output_dir}' already holds {len(existing)} of the file(s) this run would "
+            f"write, such as '{existing[0]}'; choose another output folder, or set overwrite=true "
+            "to replace them."
         )
     return destinations
 
@@ -370,23 +406,27 @@ def translate_files(
     batch_size: int = 1,
     panels: bool = False,
     skip_unreadable: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Translate one image or every image under a folder; returns the written PNG paths.
 
     With ``panels`` each written file is input | heatmap | output side by side instead of the
-    translation alone (no heatmap column for CycleGAN).
+    translation alone (no heatmap column for CycleGAN). Existing files in ``output_dir`` are
+    replaced only with ``overwrite``; otherwise the run stops before writing anything.
     """
     loaded.require_direction(direction)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise TranslationError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    POSITIVE_INT.check("batch_size", batch_size, TranslationError)
+    FLAG.check("overwrite", overwrite, TranslationError)
     root, files = collect_inputs(input_path)
-    files = _readable(files, skip_unreadable)
-    destinations = _destinations(root, files, Path(str(output_dir)).expanduser())
+    if root == Path(str(input_path)).expanduser():  # a folder, not a single file
+        _warn_left_out(root)
+    files = _usable(files, skip_unreadable)
+    destinations = _destinations(root, files, Path(str(output_dir)).expanduser(), overwrite)
     written: list[Path] = []
     for chunk in _chunks(list(zip(files, destinations, strict=True)), batch_size):
         sources = [to_tensor(load_rgb(source)) for source, _ in chunk]
         for (source, target), image, result in zip(
-            chunk, sources, _translate_checked(loaded, sources, chunk, direction), strict=True
+            chunk, sources, translate_images(loaded, sources, direction), strict=True
         ):
             picture = unit_to_pil(panel(image, result)) if panels else to_pil(result.image)
             save_png(picture, target)
@@ -396,16 +436,9 @@ def translate_files(
     return written
 
 
-def _translate_checked(
-    loaded: LoadedModel, images: list[Tensor], chunk: list[tuple[Path, Path]], direction: str
-) -> list[Translated]:
-    for image, (source, _) in zip(images, chunk, strict=True):
-        _check_size(int(image.shape[-2]), int(image.shape[-1]), f"Image '{source}'")
-    return translate_images(loaded, images, direction)
-
-
 def translate(cfg: Any) -> list[Path]:
     """What src/translate.py runs: check the cheap options, load the checkpoint, translate."""
+    check_translate_config(cfg)
     check_direction(str(cfg.direction))
     collect_inputs(cfg.input)  # a bad input path fails before a large checkpoint is read
     loaded = load_checkpoint(cfg.ckpt_path, cfg.get("device", "auto"))
@@ -417,4 +450,5 @@ def translate(cfg: Any) -> list[Path]:
         batch_size=cfg.get("batch_size", 1),
         panels=bool(cfg.get("panels", False)),
         skip_unreadable=bool(cfg.get("skip_unreadable", False)),
+        overwrite=bool(cfg.get("overwrite", False)),
     )

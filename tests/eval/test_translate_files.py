@@ -154,7 +154,9 @@ def test_unreadable_images_stop_or_are_skipped(models, tmp_path):
     folder = tmp_path / "in"
     write_image(folder / "good.png", 16, 16, 5)
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(TranslationError, match=r"1 unreadable image.*broken.png.*skip_unreadable"):
+    with pytest.raises(
+        TranslationError, match=r"1 unreadable or too small image.*broken.png.*skip_unreadable"
+    ):
         translate_files(models["light"], folder, tmp_path / "out", "a2b")
     assert not (tmp_path / "out").exists()  # stopped before writing anything
     written = translate_files(
@@ -169,7 +171,10 @@ def test_unreadable_images_stop_or_are_skipped(models, tmp_path):
         (lambda d: d / "missing", r"input '.*missing' does not exist"),
         (lambda d: d, r"input folder '.*' holds no images"),
         (lambda d: d / "notes.txt", r"'.*notes.txt' is not an image file"),
-        (lambda d: write_image(d / "tiny.png", 5, 30, 6), r"tiny.png' is 5x30.*at least 8 px"),
+        (
+            lambda d: write_image(d / "tiny.png", 5, 30, 6),
+            r"tiny.png' \(is 5x30, smaller than 8 px",
+        ),
     ],
 )
 def test_bad_inputs_end_in_clear_errors(models, tmp_path, make_input, message):
@@ -182,7 +187,9 @@ def test_bad_options_end_in_clear_errors(models, inputs, tmp_path):
     light = models["light"]
     with pytest.raises(TranslationError, match=r"direction='x2y' is invalid"):
         translate_files(light, inputs, tmp_path, "x2y")
-    with pytest.raises(TranslationError, match=r"batch_size must be an integer >= 1"):
+    with pytest.raises(
+        TranslationError, match=r"batch_size=0 is invalid: it must be an integer >= 1"
+    ):
         translate_files(light, inputs, tmp_path, "a2b", batch_size=0)
     with pytest.raises(TranslationError, match=r"would overwrite input image"):
         translate_files(light, inputs, inputs, "a2b")

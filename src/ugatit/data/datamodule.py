@@ -1,4 +1,9 @@
-"""The Lightning data module: makes the data present, checks it once, and builds every loader."""
+"""The Lightning data module: makes the data present, checks it once, and builds every loader.
+
+Each domain folder (trainA, trainB, testA, testB) is searched recursively: images in subfolders
+count as well as those at its top level (hidden files and folders are skipped). The number of
+images each split uses is logged when the module is set up.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from ugatit.config_checks import COUNT, POSITIVE_INT, check_load_size
 from ugatit.data.dataset import ImageFolderDataset, UnpairedImageDataset
 from ugatit.data.download import (
     CYCLEGAN_BASE_URL,
@@ -17,14 +23,12 @@ from ugatit.data.download import (
     ensure_dataset,
 )
 from ugatit.data.errors import DataError
-from ugatit.data.images import check_images, list_images
+from ugatit.data.images import IMAGE_EXTENSIONS, check_images, list_images, report_bad_images
 from ugatit.data.sampler import UnpairedSampler
 from ugatit.data.shapes import ensure_shapes
 
 log = logging.getLogger(__name__)
 
-_SHOW_BAD = 10  # how many unreadable files an error lists by name
-_WARN_BAD = 5  # how many a skip warning lists by name
 _LOAD_MARGIN = 30
 _DOWNLOAD_KEYS = {
     "base_url",
@@ -90,23 +94,15 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------------------- config checks
     def _validate_config(self) -> None:
-        def positive(key: str, value: Any, minimum: int = 1) -> None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise DataError(
-                    f"data.{key}={value!r} is invalid: it must be an integer >= {minimum}."
-                )
-
-        positive("crop_size", self.crop_size)
-        positive("load_size", self.load_size)
-        positive("batch_size", self.batch_size)
-        positive("num_workers", self.num_workers, 0)
-        positive("val_samples", self.val_samples, 0)
-        if self.crop_size > self.load_size:
-            raise DataError(
-                f"data.crop_size={self.crop_size} is larger than data.load_size={self.load_size}: "
-                "images are resized to load_size and then cropped to crop_size. Set load_size >= "
-                "crop_size, or load_size=null for crop_size + 30."
-            )
+        for key, rule in (
+            ("crop_size", POSITIVE_INT),
+            ("load_size", POSITIVE_INT),
+            ("batch_size", POSITIVE_INT),
+            ("num_workers", COUNT),
+            ("val_samples", COUNT),
+        ):
+            rule.check(f"data.{key}", getattr(self, key), DataError)
+        check_load_size(self.crop_size, self.load_size, DataError)
         if self.download is not None and not self.name:
             raise DataError(
                 "data.download is set but data.name is empty: the download needs the data set's "
@@ -116,6 +112,7 @@ class UnpairedDataModule(pl.LightningDataModule):
     # ----------------------------------------------------------------------------- presence
     def prepare_data(self) -> None:
         """Generate, download or just check the folders (Lightning runs it on one process)."""
+        self._refuse_file_root()
         if self.name == "shapes":
             ensure_shapes(self.root)
         elif self.download is not None or self.name in MANUAL_SOURCES:
@@ -131,7 +128,15 @@ class UnpairedDataModule(pl.LightningDataModule):
         else:
             self._require_root()
 
+    def _refuse_file_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(
+                f"data.root '{self.root}' is a file, not a folder: point data.root at the folder "
+                f"that holds trainA, trainB, testA and testB ({LAYOUT})."
+            )
+
     def _require_root(self) -> None:
+        self._refuse_file_root()
         if not self.root.is_dir():
             raise DataError(
                 f"The data folder '{self.root}' does not exist. Create it with the layout {LAYOUT} "
@@ -146,12 +151,12 @@ class UnpairedDataModule(pl.LightningDataModule):
                 f"The folder '{folder}' is missing. Unpaired data must be laid out as {LAYOUT} "
                 f"(ROOT = '{self.root}')."
             )
-        files = list_images(folder)
+        files = list_images(folder, recursive=True)
         if not files:
             raise DataError(
-                f"The folder '{folder}' holds no images (extensions .jpg .jpeg .png .bmp .webp "
-                f".tif .tiff, directly inside it). Put the domain's images there; the expected "
-                f"layout is {LAYOUT}."
+                f"The folder '{folder}' holds no images (extensions {' '.join(IMAGE_EXTENSIONS)}, "
+                f"searched recursively). Put the domain's images there; the expected layout is "
+                f"{LAYOUT}."
             )
         return files
 
@@ -179,19 +184,62 @@ class UnpairedDataModule(pl.LightningDataModule):
         }
         self._files.update(self._scan(todo))
         files = {s: self._files[(s, n)] for s, n in needed.items()}
+        self._log_counts(stage, {(s, n): self._files[(s, n)] for s, n in needed.items()})
+        advice = self.unreadable_advice()
         if "trainA" in files:
             self.train_dataset = UnpairedImageDataset(
-                files["trainA"], files["trainB"], self.crop_size, self.load_size, self.flip
+                files["trainA"],
+                files["trainB"],
+                self.crop_size,
+                self.load_size,
+                self.flip,
+                unreadable_advice=advice,
             )
         if stage in ("fit", "validate") and self.val_samples > 0:
             self.val_dataset = UnpairedImageDataset(
-                files["testA"], files["testB"], self.crop_size, self.load_size, False, train=False
+                files["testA"],
+                files["testB"],
+                self.crop_size,
+                self.load_size,
+                False,
+                train=False,
+                unreadable_advice=advice,
             )
         if stage == "test":
             self.test_datasets = {
-                "a": ImageFolderDataset(files["testA"], self.crop_size),
-                "b": ImageFolderDataset(files["testB"], self.crop_size),
+                "a": ImageFolderDataset(files["testA"], self.crop_size, advice),
+                "b": ImageFolderDataset(files["testB"], self.crop_size, advice),
             }
+
+    def _log_counts(self, stage: str, files: dict[tuple[str, int | None], list[Path]]) -> None:
+        """One line: how many images each split contributes, so a short folder is noticed."""
+        if self._rank_and_world()[0] != 0:
+            return
+        parts = [
+            f"{split} {len(paths)}" + ("" if limit is None else " (validation)")
+            for (split, limit), paths in files.items()
+        ]
+        name = self.name or self.root.name
+        log.info("Data '%s' (%s, %s): %s images", name, self.root, stage, ", ".join(parts))
+
+    def unreadable_advice(self) -> str:
+        """The fix an image that fails while training names, which depends on the settings:
+        ``data.skip_unreadable`` acts only on the scan that ``data.check_images`` turns on."""
+        if self.check_images:
+            return (
+                "It was readable when the data were checked at start-up, so it changed since: "
+                "replace the file with a valid image or delete it, then resume."
+            )
+        if self.skip_unreadable:
+            return (
+                "data.skip_unreadable=true leaves unreadable images out only when they are "
+                "checked before training: set data.check_images=true, or replace or delete the "
+                "file."
+            )
+        return (
+            "Replace the file with a valid image or delete it, or set data.check_images=true "
+            "and data.skip_unreadable=true to leave unreadable images out before training starts."
+        )
 
     def _setup_predict(self) -> None:
         if not self.predict_dir:
@@ -206,11 +254,13 @@ class UnpairedDataModule(pl.LightningDataModule):
         files = list_images(folder, recursive=True)
         if not files:
             raise DataError(
-                f"data.predict_dir '{folder}' holds no images (searched recursively for .jpg .jpeg "
-                ".png .bmp .webp .tif .tiff); point it at a folder of images."
+                f"data.predict_dir '{folder}' holds no images (searched recursively for "
+                f"{' '.join(IMAGE_EXTENSIONS)}); point it at a folder of images."
             )
         key = ("predict", None)
-        self.predict_dataset = ImageFolderDataset(self._scan({key: files})[key], self.crop_size)
+        self.predict_dataset = ImageFolderDataset(
+            self._scan({key: files})[key], self.crop_size, self.unreadable_advice()
+        )
 
     def _scan(
         self, listed: dict[tuple[str, int | None], list[Path]]
@@ -235,17 +285,9 @@ class UnpairedDataModule(pl.LightningDataModule):
                 good += ok
                 bad += failed
             kept[(split, limit)] = good
-        if bad and not self.skip_unreadable:
-            lines = "; ".join(f"'{p}' ({reason})" for p, reason in bad[:_SHOW_BAD])
-            more = f" and {len(bad) - _SHOW_BAD} more" if len(bad) > _SHOW_BAD else ""
-            raise DataError(
-                f"{len(bad)} unreadable image(s) under '{self.root}': {lines}{more}. Replace or "
-                "delete these files, or set data.skip_unreadable=true to leave them out."
-            )
-        if bad:
-            names = ", ".join(str(p) for p, _ in bad[:_WARN_BAD])
-            more = ", ..." if len(bad) > _WARN_BAD else ""
-            log.warning("Skipping %d unreadable image(s): %s%s", len(bad), names, more)
+        report_bad_images(
+            bad, self.skip_unreadable, "data.skip_unreadable", f" under '{self.root}'"
+        )
         for (split, _), files in kept.items():
             if not files:
                 raise DataError(

@@ -80,6 +80,7 @@ class UnpairedImageDataset(Dataset):
         load_size: int | None,
         flip: bool,
         train: bool = True,
+        unreadable_advice: str | None = None,
     ) -> None:
         self.files_a = _require_files(files_a, "domain A")
         self.files_b = _require_files(files_b, "domain B")
@@ -87,6 +88,7 @@ class UnpairedImageDataset(Dataset):
         self.load_size = load_size
         self.flip = flip
         self.train = train
+        self.unreadable_advice = unreadable_advice  # the fix an unreadable file's error names
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
@@ -100,8 +102,8 @@ class UnpairedImageDataset(Dataset):
         path_a = self.files_a[index % len(self.files_a)]
         if not self.train:
             path_b = self.files_b[index % len(self.files_b)]
-            image_a = resize_square(load_rgb(path_a), self.crop_size)
-            image_b = resize_square(load_rgb(path_b), self.crop_size)
+            image_a = resize_square(load_rgb(path_a, self.unreadable_advice), self.crop_size)
+            image_b = resize_square(load_rgb(path_b, self.unreadable_advice), self.crop_size)
         else:
             generator = torch.Generator().manual_seed(sample_seed)
             path_b = self.files_b[_randint(len(self.files_b), generator)]
@@ -115,7 +117,7 @@ class UnpairedImageDataset(Dataset):
         }
 
     def _augment(self, path: Path, generator: torch.Generator) -> Image.Image:
-        image = load_rgb(path)
+        image = load_rgb(path, self.unreadable_advice)
         return _augment(image, path, self.crop_size, self.load_size, self.flip, generator)
 
 
@@ -125,16 +127,19 @@ class ImageFolderDataset(Dataset):
     ``size=None`` keeps each image's own size (batch size 1 then, or equal-sized images).
     """
 
-    def __init__(self, files: list[Path], size: int | None) -> None:
+    def __init__(
+        self, files: list[Path], size: int | None, unreadable_advice: str | None = None
+    ) -> None:
         self.files = _require_files(files, "image")
         self.size = size
+        self.unreadable_advice = unreadable_advice  # the fix an unreadable file's error names
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
         path = self.files[index]
-        image = load_rgb(path)
+        image = load_rgb(path, self.unreadable_advice)
         if self.size is not None:
             image = resize_square(image, self.size)
         return {"image": to_tensor(image), "path": str(path)}

@@ -1,7 +1,8 @@
 """Fetching the CycleGAN data sets: download, verify, extract safely, move into place atomically.
 
 Either the finished folder appears complete or nothing at all is left behind, so a failed or
-interrupted download never looks like a data set.
+interrupted download (an error, Ctrl+C, or SIGTERM from ``kill``, SLURM or Docker) never looks like
+a data set.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zipfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
 
 from rich.console import Console
@@ -31,7 +35,7 @@ from ugatit.data.images import list_images
 
 CYCLEGAN_BASE_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 SPLITS = ("trainA", "trainB", "testA", "testB")
-LAYOUT = "ROOT/{trainA,trainB,testA,testB} with the image files directly inside each folder"
+LAYOUT = "ROOT/{trainA,trainB,testA,testB} with the images inside each folder (subfolders count)"
 
 # Data sets without a stable URL: where to get them by hand.
 MANUAL_SOURCES = {
@@ -56,7 +60,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 def has_layout(root: Path) -> bool:
     """True when ``root`` holds the four split folders, each with at least one image."""
-    return all((root / s).is_dir() and list_images(root / s) for s in SPLITS)
+    return all((root / s).is_dir() and list_images(root / s, recursive=True) for s in SPLITS)
 
 
 def _by_hand(url: str, root: Path) -> str:
@@ -99,6 +103,47 @@ def _fetch(url: str, target: Path) -> None:
                 progress.advance(task, len(chunk))
 
 
+class _Terminated(BaseException):
+    """SIGTERM inside a download: unwinds like Ctrl+C, so the cleanup below removes partial files."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While partial files exist, SIGTERM raises instead of ending the process on the spot.
+
+    Ctrl+C already raises KeyboardInterrupt; SIGTERM's default action ended the process at once and
+    left the hidden ``.part`` file behind. After the cleanup, the previous handler gets the signal
+    (the default one then ends the process as before: status 143); if it returns, the download
+    ends in a :class:`DataError`. Only the main thread can set handlers; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):  # ignored, or a handler set outside Python
+        yield
+        return
+    received = []
+
+    def unwind(signum: int, frame: object) -> None:
+        if not received:  # a second SIGTERM must not interrupt the cleanup itself
+            received.append(signum)
+            raise _Terminated
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signal.SIGTERM)
+        raise DataError(
+            "The download was stopped by SIGTERM; its partial files were removed. Run again to "
+            "download the data set."
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _unsafe_reason(member: str) -> str | None:
     if member.startswith(("/", "\\")) or _DRIVE.match(member):
         return "an absolute path"
@@ -135,7 +180,7 @@ def _find_layout(folder: Path) -> Path | None:
 
 def _check_contents(folder: Path, expected_counts: dict[str, int] | None) -> None:
     for split in SPLITS:
-        count = len(list_images(folder / split))
+        count = len(list_images(folder / split, recursive=True))
         if count == 0:
             raise DataError(f"the folder '{split}' in the archive holds no images")
         wanted = (expected_counts or {}).get(split)
@@ -173,42 +218,43 @@ def ensure_dataset(
             f"Cannot create '{root.parent}' for the data set: {error}. "
             "Set data.root (paths.data_dir) to a writable folder."
         ) from error
-    archive = extracted = None
-    try:
-        handle, archive_name = tempfile.mkstemp(
-            prefix=f".{name}-", suffix=".zip.part", dir=root.parent
-        )
-        os.close(handle)
-        archive = Path(archive_name)
-        _fetch(url, archive)
-        if not zipfile.is_zipfile(archive):
-            raise DataError("the downloaded file is not a valid zip archive")
-        extracted = Path(tempfile.mkdtemp(prefix=f".{name}-extract-", dir=root.parent))
-        _extract(archive, extracted, max_extracted_bytes)
-        found = _find_layout(extracted)
-        if found is None:
-            raise DataError(f"the archive does not contain the folders {', '.join(SPLITS)}")
-        _check_contents(found, expected_counts)
-        os.replace(found, root)
-    except urllib.error.HTTPError as error:
-        raise _download_error(
-            url, root, f"the server answered HTTP {error.code} {error.reason}"
-        ) from error
-    except urllib.error.URLError as error:
-        raise _download_error(url, root, f"it could not be reached ({error.reason})") from error
-    except TimeoutError as error:
-        raise _download_error(url, root, "the connection timed out") from error
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-        raise _download_error(url, root, f"the archive is corrupt ({error})") from error
-    except DataError as error:
-        raise _download_error(url, root, str(error)) from error
-    except OSError as error:
-        raise _download_error(url, root, f"writing next to it failed ({error})") from error
-    finally:
-        if archive is not None:
-            archive.unlink(missing_ok=True)
-        if extracted is not None:
-            shutil.rmtree(extracted, ignore_errors=True)
+    with _sigterm_unwinds():
+        archive = extracted = None
+        try:
+            handle, archive_name = tempfile.mkstemp(
+                prefix=f".{name}-", suffix=".zip.part", dir=root.parent
+            )
+            os.close(handle)
+            archive = Path(archive_name)
+            _fetch(url, archive)
+            if not zipfile.is_zipfile(archive):
+                raise DataError("the downloaded file is not a valid zip archive")
+            extracted = Path(tempfile.mkdtemp(prefix=f".{name}-extract-", dir=root.parent))
+            _extract(archive, extracted, max_extracted_bytes)
+            found = _find_layout(extracted)
+            if found is None:
+                raise DataError(f"the archive does not contain the folders {', '.join(SPLITS)}")
+            _check_contents(found, expected_counts)
+            os.replace(found, root)
+        except urllib.error.HTTPError as error:
+            raise _download_error(
+                url, root, f"the server answered HTTP {error.code} {error.reason}"
+            ) from error
+        except urllib.error.URLError as error:
+            raise _download_error(url, root, f"it could not be reached ({error.reason})") from error
+        except TimeoutError as error:
+            raise _download_error(url, root, "the connection timed out") from error
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+            raise _download_error(url, root, f"the archive is corrupt ({error})") from error
+        except DataError as error:
+            raise _download_error(url, root, str(error)) from error
+        except OSError as error:
+            raise _download_error(url, root, f"writing next to it failed ({error})") from error
+        finally:
+            if archive is not None:
+                archive.unlink(missing_ok=True)
+            if extracted is not None:
+                shutil.rmtree(extracted, ignore_errors=True)
     return root
 
 

@@ -1,13 +1,15 @@
-"""Finding image files and decoding any of them to 8-bit RGB.
+"""Finding image files, decoding any of them to 8-bit RGB, and reporting the ones that fail.
 
 Data sets collected from the web mix greyscale, palette, CMYK, transparent and 16-bit files; the
 networks need three 8-bit channels, so every conversion happens here, once, with the right scaling.
+An animated GIF counts as its first frame.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,8 +17,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ugatit.data.errors import DataError
+from ugatit.errors import UserError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+_SHOW_BAD = 10  # how many bad files an error lists by name
+_WARN_BAD = 5  # how many a skip warning lists by name
 
 # Transparent pixels are composited onto white: what viewers show, and hidden colour values under
 # alpha 0 are often arbitrary.
@@ -24,25 +31,41 @@ _BACKGROUND = (255, 255, 255)
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (by extension, any case), sorted by path; hidden entries skipped."""
+def _visible_files(folder: Path, recursive: bool) -> Iterator[Path]:
+    """Files in ``folder`` (and below it), skipping hidden files and anything in hidden folders."""
     folder = Path(folder)
-    pattern = "**/*" if recursive else "*"
-    found = []
-    for path in folder.glob(pattern):
-        relative = path.relative_to(folder).parts
-        if any(part.startswith(".") for part in relative):
+    for path in folder.glob("**/*" if recursive else "*"):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
-    return sorted(found)
+        if path.is_file():
+            yield path
 
 
-def _unreadable_message(path: Path, reason: str) -> str:
-    return (
-        f"Cannot read image '{path}': {reason}. Replace the file with a valid image or delete it, "
-        "or set data.skip_unreadable=true to leave unreadable images out of the data set."
-    )
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (by extension, any case), sorted by path; hidden entries skipped.
+
+    ``recursive`` also searches every subfolder (domain folders, translate and predict inputs).
+    """
+    return sorted(p for p in _visible_files(folder, recursive) if is_image_name(p))
+
+
+def non_image_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """The visible files that :func:`list_images` leaves out because of their extension."""
+    return sorted(p for p in _visible_files(folder, recursive) if not is_image_name(p))
+
+
+def is_image_name(path: Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+DEFAULT_UNREADABLE_ADVICE = (
+    "Replace the file with a valid image or delete it, or set data.skip_unreadable=true to leave "
+    "unreadable images out of the data set."
+)
+
+
+def _unreadable_message(path: Path, reason: str, advice: str | None) -> str:
+    return f"Cannot read image '{path}': {reason}. {advice or DEFAULT_UNREADABLE_ADVICE}"
 
 
 def _scale_to_uint8(image: Image.Image) -> Image.Image:
@@ -90,8 +113,12 @@ def _short_reason(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Decode ``path`` completely into an RGB image; a bad file raises :class:`DataError`."""
+def load_rgb(path: Path, advice: str | None = None) -> Image.Image:
+    """Decode ``path`` completely into an RGB image; a bad file raises :class:`DataError`.
+
+    ``advice`` replaces the default fix named in that error (the data module knows which of its
+    settings would help).
+    """
     path = Path(path)
     try:
         return _decode(path)
@@ -101,7 +128,7 @@ def load_rgb(path: Path) -> Image.Image:
             "scanned again."
         ) from error
     except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error)
-        raise DataError(_unreadable_message(path, _short_reason(error))) from error
+        raise DataError(_unreadable_message(path, _short_reason(error), advice)) from error
 
 
 def _inspect(path: Path, min_size: int | None) -> str | None:
@@ -128,3 +155,31 @@ def check_images(
     good = [p for p, reason in zip(paths, reasons, strict=True) if reason is None]
     bad = [(p, reason) for p, reason in zip(paths, reasons, strict=True) if reason is not None]
     return good, bad
+
+
+def report_bad_images(
+    bad: Sequence[tuple[Path, str]],
+    skip: bool,
+    skip_key: str,
+    where: str = "",
+    noun: str = "unreadable",
+    error: type[UserError] = DataError,
+) -> None:
+    """One error listing the bad files (the first ten by name), or with ``skip`` one warning.
+
+    The data module and translate both report through here, so the report reads the same and is
+    given once per scan. ``bad`` holds (path, reason) pairs as :func:`check_images` returns them;
+    ``where`` is a phrase such as " under 'ROOT'".
+    """
+    if not bad:
+        return
+    if not skip:
+        listed = "; ".join(f"'{p}' ({reason})" for p, reason in bad[:_SHOW_BAD])
+        more = f" and {len(bad) - _SHOW_BAD} more" if len(bad) > _SHOW_BAD else ""
+        raise error(
+            f"{len(bad)} {noun} image(s){where}: {listed}{more}. Replace or delete these files, "
+            f"or set {skip_key}=true to leave them out."
+        )
+    names = ", ".join(str(p) for p, _ in bad[:_WARN_BAD])
+    more = ", ..." if len(bad) > _WARN_BAD else ""
+    log.warning("Skipping %d %s image(s)%s: %s%s", len(bad), noun, where, names, more)

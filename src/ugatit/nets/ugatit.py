@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from ugatit.nets.init import init_normal_
 from ugatit.nets.norms import clip_rho_, is_adaptive, make_decoder_norm, make_upsample_norm
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
+from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 
 CAM_WEIGHTS: tuple[str, ...] = ("normalized", "raw")
 N_DOWNSAMPLING = 2
@@ -127,9 +128,10 @@ class UgatitGenerator(nn.Module):
         adaptive = is_adaptive(norm)
         if n_res < 1:
             raise ValueError(f"model.generator.n_res={n_res} must be at least 1.")
-        if not light and (img_size % 4 or img_size < 8):
+        if not light and (img_size % SIZE_MULTIPLE or img_size < MIN_SIZE):
             raise ValueError(
-                f"model.generator.img_size={img_size} must be a multiple of 4 and at least 8 "
+                f"model.generator.img_size={img_size} must be a multiple of {SIZE_MULTIPLE} and "
+                f"at least {MIN_SIZE} "
                 "for the full (non-light) U-GAT-IT generator."
             )
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -205,9 +207,10 @@ class UgatitGenerator(nn.Module):
                 "data's crop size match img_size, or set model.generator.light=true, which "
                 "accepts any size."
             )
-        if h % 4 or w % 4 or min(h, w) < 8:
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or min(h, w) < MIN_SIZE:
             raise ValueError(
-                f"UgatitGenerator needs height and width that are multiples of 4 and at least 8 "
+                f"UgatitGenerator needs height and width that are multiples of {SIZE_MULTIPLE} "
+                f"and at least {MIN_SIZE} "
                 f"(two stride-2 downsamplings), got {h}x{w}; resize or crop the data accordingly."
             )
 
