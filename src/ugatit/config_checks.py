@@ -150,7 +150,7 @@ CROP_SIZE = Number(
     multiple_of=SIZE_MULTIPLE,
     why=f"the generators downsample twice by 2, so both sides must divide by {SIZE_MULTIPLE}",
 )
-FID_COUNT = Number(integer=True, low=2, optional=True)  # FID/KID need at least 2 images
+FID_COUNT = Number(integer=True, low=2, optional=True, why="FID/KID need at least 2 images")
 
 DATA_RULES: dict[str, Rule] = {
     "data.crop_size": CROP_SIZE,

@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from ugatit.config_checks import FID_COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError
 from ugatit.metrics import KID_SUBSET_SIZE, KID_SUBSETS, inception_features, scores_from_features
 from ugatit.translation import resolve_device
@@ -32,13 +33,6 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("val", "test")
 _SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}
-
-
-def _check_period(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(
-            f"FidKidCallback {name}={value!r} is invalid: use an integer >= 1 or null."
-        )
 
 
 class FidKidCallback(pl.Callback):
@@ -65,21 +59,20 @@ class FidKidCallback(pl.Callback):
         prefix: str = "val",
         at_train_end: bool = True,
     ) -> None:
-        _check_period("every_n_iterations", every_n_iterations)
-        _check_period("every_n_epochs", every_n_epochs)
+        for name, value, rule in (
+            ("every_n_iterations", every_n_iterations, OPTIONAL_POSITIVE_INT),
+            ("every_n_epochs", every_n_epochs, OPTIONAL_POSITIVE_INT),
+            ("max_images", max_images, FID_COUNT),
+            ("kid_subset_size", kid_subset_size, FID_COUNT),
+            ("kid_subsets", kid_subsets, POSITIVE_INT),
+        ):
+            rule.check(f"FidKidCallback {name}", value)
         if every_n_iterations is None and every_n_epochs is None:
             raise ConfigError(
                 "FidKidCallback needs every_n_iterations or every_n_epochs; set one of them."
             )
         if split not in SPLITS:
             raise ConfigError(f"FidKidCallback split={split!r} is invalid; use val or test.")
-        if max_images is not None and (not isinstance(max_images, int) or max_images < 2):
-            raise ConfigError(
-                f"FidKidCallback max_images={max_images!r} is invalid: FID/KID need at least 2 "
-                "images per domain; use an integer >= 2 or null."
-            )
-        if kid_subset_size is not None and kid_subset_size < 2:
-            raise ConfigError(f"FidKidCallback kid_subset_size={kid_subset_size!r} must be >= 2.")
         self.every_n_iterations = every_n_iterations
         self.every_n_epochs = every_n_epochs
         self.split = split

@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ugatit.errors import ConfigError
+from ugatit.config_checks import POSITIVE_INT
 
 GENERATOR_NAMES: tuple[str, ...] = ("generator_ab", "generator_ba")
 # Where a rho-carrying norm sits in U-GAT-IT's generator -> the group its statistics go under.
@@ -80,16 +80,7 @@ class TrainingMonitor(pl.Callback):
     ``rho/*`` statistics of both generators. ``last_metrics`` keeps the latest values."""
 
     def __init__(self, every_n_iterations: int = 50) -> None:
-        if isinstance(every_n_iterations, bool) or not isinstance(every_n_iterations, int):
-            raise ConfigError(
-                f"TrainingMonitor every_n_iterations must be an integer, got {every_n_iterations!r} "
-                "(callbacks.training_monitor.every_n_iterations)."
-            )
-        if every_n_iterations < 1:
-            raise ConfigError(
-                f"TrainingMonitor every_n_iterations must be >= 1, got {every_n_iterations} "
-                "(callbacks.training_monitor.every_n_iterations)."
-            )
+        POSITIVE_INT.check("callbacks.training_monitor.every_n_iterations", every_n_iterations)
         self.every_n_iterations = every_n_iterations
         self.last_metrics: dict[str, float] = {}
         self._window_start = 0.0

@@ -143,7 +143,7 @@ def test_hydra_callbacks_group_adds_the_metrics_callback(weights, tmp_path, shap
         ({"every_n_iterations": 0}, r"every_n_iterations=0 is invalid"),
         ({"split": "train"}, r"split='train' is invalid; use val or test"),
         ({"max_images": 1}, r"max_images=1 is invalid"),
-        ({"kid_subset_size": 1}, r"kid_subset_size=1 must be >= 2"),
+        ({"kid_subset_size": 1}, r"kid_subset_size=1 is invalid: it must be an integer >= 2"),
     ],
 )
 def test_bad_settings_are_refused_at_construction(kwargs, message):
