@@ -11,6 +11,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ugatit.checkpoint_files import (
+    CheckpointWriteError,
+    remove_unfinished_writes,
+    use_atomic_checkpoint_io,
+)
 from ugatit.errors import ConfigError
 from ugatit.visualize import sample_grid, save_grid
 
@@ -27,6 +32,8 @@ class IterationCheckpoint(ModelCheckpoint):
     ``every_n_iterations`` is translated once the optimizers exist; ``{iteration}`` is available
     in ``filename``. Saving follows the iteration period only (not epoch ends), and
     ``last.ckpt`` (with ``save_last``) is also written when training ends, wherever it stops.
+    Files are written atomically (:class:`~ugatit.checkpoint_files.AtomicCheckpointIO`), and the
+    hidden partial files a killed save left in ``dirpath`` are removed when a run starts there.
     """
 
     def __init__(self, every_n_iterations: int = 1000, **kwargs: Any) -> None:
@@ -35,6 +42,12 @@ class IterationCheckpoint(ModelCheckpoint):
         # Passing a step period here turns Lightning's per-epoch saving off.
         super().__init__(every_n_train_steps=every_n_iterations, **kwargs)
         self.every_n_iterations = every_n_iterations
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        use_atomic_checkpoint_io(trainer)  # a trainer built outside src/train.py
+        if stage == "fit" and trainer.is_global_zero and self.dirpath:
+            remove_unfinished_writes(self.dirpath)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._every_n_train_steps = self.every_n_iterations * max(1, len(trainer.optimizers))
@@ -71,6 +84,8 @@ class IterationCheckpoint(ModelCheckpoint):
             return
         if type(exception).__name__ == "NonFiniteLossError":
             return  # it has written its own checkpoint, named after the iteration
+        if isinstance(exception, CheckpointWriteError):
+            return  # a save just failed (a full disk): another would fail the same way
         iteration = getattr(pl_module, "iteration", trainer.global_step)
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         log.info(

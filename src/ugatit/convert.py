@@ -18,14 +18,11 @@ pickle could otherwise run arbitrary code.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import os
 import re
-import tempfile
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,12 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from ugatit.checkpoint_files import (
+    CheckpointError,
+    CheckpointWriteError,
+    load_checkpoint_file,
+    write_checkpoint_file,
+)
 from ugatit.errors import UserError
 from ugatit.module import TranslationModule
 
@@ -58,8 +61,6 @@ CYCLEGAN_FORMATS = (
     "with keys model.1.weight, model.1.bias, ..."
 )
 RUNNING_STAT_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
-ZIP_MAGIC = b"PK\x03\x04"
-LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 SEED = 0  # fixed seed for the networks that stay freshly initialised, so conversions repeat
 
 # Paper training settings (REFERENCE.md sections 4, 5 and 7).
@@ -106,46 +107,11 @@ class Conversion:
 
 # ============================================================================ reading files
 def load_official(path: PathLike, role: str = "checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` on the CPU; every failure becomes one clear message."""
-    path = Path(path)
-    if not path.exists():
-        raise ConversionError(f"{role} file {path} does not exist; check the path.")
-    if not path.is_file():
-        raise ConversionError(f"{role} path {path} is not a file; give the checkpoint file itself.")
-    with path.open("rb") as f:
-        head = f.read(len(LEGACY_TORCH_MAGIC))
+    """The shared safe loader (``weights_only=True``, CPU); its one message as a ConversionError."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types (OSError, KeyError, EOFError, ...)
-        raise _load_error(path, role, head, error) from None
-
-
-def _load_error(path: Path, role: str, head: bytes, error: Exception) -> ConversionError:
-    """Tell apart a foreign file, a truncated download and a pickle holding more than weights."""
-    text = str(error)
-    is_torch = head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC)
-    unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-    if is_torch and ("Weights only load failed" in text or unsupported):
-        found = f" ({unsupported.group(1)})" if unsupported else ""
-        return ConversionError(
-            f"{role} file {path} holds Python objects besides tensors{found}, e.g. a whole pickled "
-            "model. For safety only plain weights are loaded (torch.load weights_only=True); "
-            "re-save it with torch.save(model.state_dict(), path) from code you trust."
-        )
-    if is_torch:
-        first_line = text.splitlines()[0] if text else "no details"
-        return ConversionError(
-            f"{role} file {path} is a PyTorch checkpoint but could not be read; it is truncated or "
-            f"corrupted ({type(error).__name__}: {first_line}). Download or copy it again."
-        )
-    if not head:
-        return ConversionError(f"{role} file {path} is empty; download or copy it again.")
-    return ConversionError(
-        f"{role} file {path} is not a PyTorch checkpoint (a file written by torch.save); "
-        "check that you passed the .pt/.pth weights file, not an image, archive or text file."
-    )
+        return load_checkpoint_file(path, f"{role} file {Path(path)}", mmap=False)
+    except CheckpointError as error:
+        raise ConversionError(str(error)) from None
 
 
 def _describe_keys(keys: Iterable[Any], limit: int = 8) -> str:
@@ -487,31 +453,11 @@ def checkpoint_dict(module: TranslationModule, converted: Mapping[str, Any]) -> 
 
 
 def save_atomic(obj: Any, path: PathLike) -> Path:
-    """torch.save to a temporary file beside ``path``, then os.replace: no half-written file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConversionError(
-            f"Output {path} is a directory; give a file path such as {path / 'converted.ckpt'}."
-        )
+    """The shared atomic write (temporary file beside ``path``, fsync, rename)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise ConversionError(f"Cannot write output {path}: {error}.") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(error, OSError):
-            raise ConversionError(f"Cannot write output {path}: {error}.") from None
-        raise
-    return path
+        return write_checkpoint_file(obj, path, role="output")
+    except CheckpointWriteError as error:
+        raise ConversionError(str(error)) from None
 
 
 def _check_paths(output: PathLike, inputs: Iterable[PathLike | None]) -> Path:

@@ -20,8 +20,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ugatit.checkpoint_models import non_network_targets, refusal
 from ugatit.distributed import average_gradients, take_over_gradient_sync
-from ugatit.errors import UserError
+from ugatit.errors import ConfigError, UserError
 from ugatit.image_pool import ImagePool
 from ugatit.losses import discriminator_adv_loss, generator_adv_loss, generator_cam_loss, l1
 from ugatit.nets.outputs import GeneratorOutput
@@ -90,6 +91,11 @@ class TranslationModule(pl.LightningModule):
         self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
         self.schedule_settings = parse_settings(ScheduleSettings, schedule, "schedule")
 
+        # Settings may come from a checkpoint: Hydra must call network classes only.
+        unsafe = non_network_targets(generator, "model.generator")
+        unsafe += non_network_targets(discriminator, "model.discriminator")
+        if unsafe:
+            raise ConfigError(f"{refusal(unsafe)}.")
         self.generator_ab: nn.Module = hydra.utils.instantiate(generator)
         self.generator_ba: nn.Module = hydra.utils.instantiate(generator)
         # discriminator_a judges domain A (real A vs G_BA's fakes), discriminator_b domain B.

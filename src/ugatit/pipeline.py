@@ -12,8 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
 from ugatit.callbacks import last_checkpoint_path
+from ugatit.checkpoint_files import AtomicCheckpointIO
 from ugatit.config_checks import check_train_config
 from ugatit.interruptions import fit
+from ugatit.resume import check_fits_model, choose_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,24 @@ def build(cfg: DictConfig) -> dict[str, Any]:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
+    ckpt_path = resume_path(cfg) if cfg.get("train", True) else None
+    if ckpt_path:
+        check_fits_model(ckpt_path, model)  # another architecture: one message, nothing written
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
-    if cfg.get("train", True) and resume_path(cfg):
+    if ckpt_path:
         keep_previous_csv_logs(loggers)  # before anything writes through the loggers
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # checkpoints written atomically (configured plugins are kept; the callback adds it then)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins
+    )
     if loggers:
         run_config = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
         resolved = OmegaConf.to_container(OmegaConf.create(run_config), resolve=True)
         for logger in loggers:
             logger.log_hyperparams(resolved)
-    return {"datamodule": datamodule, "model": model, "trainer": trainer}
+    return {"datamodule": datamodule, "model": model, "trainer": trainer, "ckpt_path": ckpt_path}
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -54,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     objects = build(cfg)
     trainer: pl.Trainer = objects["trainer"]
     if cfg.get("train", True):
-        fit(trainer, objects["model"], objects["datamodule"], resume_path(cfg))
+        fit(trainer, objects["model"], objects["datamodule"], objects["ckpt_path"])
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     checkpoint = last_checkpoint_path(trainer)
     if checkpoint:
@@ -63,18 +72,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def resume_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path`` if given; else this run folder's own last.ckpt when one exists.
+    """``ckpt_path`` if given; else this run folder's own newest complete checkpoint, if any.
 
     A requeued cluster job (submitit, SLURM) starts again in the same run folder: picking up its
-    last checkpoint there continues the run instead of starting it over.
+    last checkpoint there continues the run instead of starting it over. Every file is checked
+    first (:func:`ugatit.resume.choose_checkpoint`): a broken last.ckpt falls back to the newest
+    complete iter_*.ckpt; with none, the run stops with one message instead of starting over.
     """
-    if cfg.get("ckpt_path"):
-        return cfg.ckpt_path
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("Resuming this run folder's own checkpoint: %s", last)
-        return str(last)
-    return None
+    return choose_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir) / "checkpoints")
 
 
 def keep_previous_csv_logs(loggers: list[Any]) -> None:

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ugatit.checkpoint_files import CheckpointError, load_checkpoint_file, require_entries
+from ugatit.checkpoint_models import check_weights_fit, non_network_targets, refusal
 from ugatit.config_checks import FLAG, POSITIVE_INT, check_translate_config
 from ugatit.data.dataset import to_tensor
 from ugatit.data.images import (
@@ -45,10 +47,10 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("a2b", "b2a")
 _WARN_LISTED = 5  # how many left-out files a warning names
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint that is missing, unreadable or not a TranslationModule checkpoint."""
+CHECKPOINT_SOURCES = (
+    "Pass a .ckpt written by src/train.py (checkpoints/last.ckpt in its run folder) or by "
+    "src/convert.py."
+)
 
 
 class TranslationError(UserError, ValueError):
@@ -103,22 +105,13 @@ class LoadedModel:
             )
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        # mmap: a full-mode checkpoint with Adam states is gigabytes; only the weights get read.
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError as error:
-        if "mmap" not in str(error):
-            raise
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def load_checkpoint(
     ckpt_path: str | Path | None, device: str | torch.device = "cpu"
 ) -> LoadedModel:
     """Rebuild the TranslationModule from a checkpoint's hyper-parameters and weights.
 
-    Checkpoints are pickles (as every Lightning checkpoint): load only files you trust.
+    Read with the shared safe loader (``weights_only=True``, memory-mapped): a checkpoint from
+    anyone can be loaded, as nothing in it is run.
     """
     if ckpt_path is None or str(ckpt_path).strip() in ("", "???", "None"):
         raise CheckpointError(
@@ -126,37 +119,27 @@ def load_checkpoint(
             "ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt."
         )
     path = Path(str(ckpt_path)).expanduser()
-    if not path.is_file():
-        raise CheckpointError(
-            f"ckpt_path '{path}' does not exist or is not a file; pass a .ckpt written by "
-            "src/train.py (checkpoints/last.ckpt in its run folder) or by src/convert.py."
-        )
-    try:
-        checkpoint = _read_checkpoint(path)
-    except Exception as error:  # pickle, zip and EOF errors all mean "not a readable checkpoint"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(
-            f"ckpt_path '{path}' cannot be read as a checkpoint ({type(error).__name__}: "
-            f"{reason}); the file is truncated or not a PyTorch checkpoint. Pass an intact .ckpt."
-        ) from error
-    if not isinstance(checkpoint, dict) or not {"hyper_parameters", "state_dict"} <= set(
-        checkpoint
-    ):
-        raise CheckpointError(
-            f"ckpt_path '{path}' is not a checkpoint of this project (no hyper_parameters and "
-            "state_dict); convert official weights first with src/convert.py."
-        )
+    label = f"ckpt_path '{path}'"
+    checkpoint = require_entries(
+        load_checkpoint_file(path, label, expected=CHECKPOINT_SOURCES),
+        label,
+        ("hyper_parameters", "state_dict"),
+    )
+    unsafe = non_network_targets(checkpoint["hyper_parameters"], "hyper_parameters")
+    if unsafe:
+        raise CheckpointError(f"{label} is refused: {refusal(unsafe)}.")
     try:
         module = TranslationModule(**checkpoint["hyper_parameters"])
-        module.load_state_dict(checkpoint["state_dict"])
     except UserError:
         raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(
-            f"ckpt_path '{path}' does not rebuild a TranslationModule ({type(error).__name__}: "
+            f"{label} does not rebuild a TranslationModule ({type(error).__name__}: "
             f"{reason}); it was written by another version of the code or another project."
         ) from error
+    check_weights_fit(checkpoint, module, label)
+    module.load_state_dict(checkpoint["state_dict"])
     module.eval().requires_grad_(False).to(resolve_device(device))
     converted = checkpoint.get("converted") or {}
     directions = tuple(d for d in converted.get("directions", DIRECTIONS) if d in DIRECTIONS)
