@@ -173,7 +173,7 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """List and check the splits ``stage`` needs; build the datasets."""
-        stage = stage or "fit"
+        stage = getattr(stage, "value", stage) or "fit"  # Lightning passes a TrainerFn
         if stage == "predict":
             self._setup_predict()
             return
