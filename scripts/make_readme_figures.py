@@ -92,7 +92,7 @@ def write_sample_grid(ckpt: Path, root: Path, path: Path) -> Path:
     real_a, real_b = nu.load_test_images(data_root, size, N_SAMPLES, shapes=shapes)
     log.info("Rendering a sample grid from %s with test images of %s", ckpt, data_root)
     with torch.no_grad():
-        grid = sample_grid(loaded.module.translate_all(real_a, real_b))
+        grid = sample_grid(loaded.module.visuals(real_a, real_b))
     return save_small_png(to_pil_image(grid), path)
 
 

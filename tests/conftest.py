@@ -26,3 +26,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def shape_classifier(shapes_dir):
+    """The shape metric's classifier, trained once per session (about 35 s alone) and cached
+    where runs on ``shapes_dir`` look for it."""
+    from ugatit.shape_metric.classifier import load_or_train
+
+    return load_or_train(shapes_dir / "shapes" / "round_rect")

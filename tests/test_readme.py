@@ -56,5 +56,5 @@ def test_quick_start_then_eval_then_translate_as_the_readme_writes_them(tmp_path
     translation = run(translate_command, tmp_path)
     assert translation.returncode == 0, translation.stderr[-3000:]
     outputs = list((tmp_path / "translated").glob("*.png"))
-    inputs = list((tmp_path / "data" / "shapes" / "testA").glob("*.png"))
+    inputs = list((tmp_path / "data" / "shapes" / "round_rect" / "testA").glob("*.png"))
     assert len(outputs) == len(inputs) > 0

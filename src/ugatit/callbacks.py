@@ -137,7 +137,7 @@ class SampleGrid(pl.Callback):
         pl_module.eval()
         try:
             with torch.no_grad():
-                grid = sample_grid(pl_module.translate_all(batch["a"], batch["b"]))
+                grid = sample_grid(pl_module.visuals(batch["a"], batch["b"]))
         finally:
             pl_module.train(was_training)
         iteration = getattr(pl_module, "iteration", trainer.global_step)

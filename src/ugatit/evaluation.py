@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from ugatit.config_checks import FID_COUNT, POSITIVE_INT, check_eval_config
 from ugatit.data.dataset import ImageFolderDataset
+from ugatit.data.shapes import DEFAULT_PAIR
 from ugatit.errors import ConfigError
 from ugatit.inception_weights import inception_weights_path
 from ugatit.metrics import (
@@ -37,6 +38,7 @@ from ugatit.metrics import (
     scores_from_features,
     to_uint8,
 )
+from ugatit.shape_metric.scoring import ShapeJudge, summary
 from ugatit.translation import (
     LoadedModel,
     heatmap_picture,
@@ -127,17 +129,23 @@ def _translate_domain(
     batch_size: int,
     num_workers: int,
     save_heatmaps: bool,
-) -> tuple[Tensor, float]:
+    judge: ShapeJudge | None = None,
+) -> tuple[Tensor, float, dict[str, float] | None]:
     """Translate and save every image; returns the fakes' features in the saved files' sorted
-    order and the seconds Inception took."""
+    order, the seconds Inception took and, with a ``judge``, the shape metric's scores."""
     names = output_names([Path(f.name) for f in dataset.files])
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     features: list[Tensor] = []
     inception_seconds = 0.0
     start = 0
+    sources: list[Tensor] = []
+    translations: list[Tensor] = []
     for batch in loader:
         results = translate_images(loaded, list(batch["image"]), direction)
         fakes = torch.stack([to_uint8(r.image) for r in results])
+        if judge is not None:
+            sources.append(to_uint8(batch["image"]))
+            translations.append(fakes)
         for offset, result in enumerate(results):
             name = names[start + offset]
             save_png(to_pil(result.image), output_dir / direction / name)
@@ -150,7 +158,10 @@ def _translate_domain(
         start += len(results)
     # score_folders reads files sorted by path, and KID's subsets depend on the order.
     order = sorted(range(len(names)), key=lambda i: str(names[i]))
-    return torch.cat(features)[order], inception_seconds
+    shape = None
+    if judge is not None:
+        shape = judge.score(direction, torch.cat(sources), torch.cat(translations))
+    return torch.cat(features)[order], inception_seconds, shape
 
 
 def evaluate_checkpoint(
@@ -187,16 +198,30 @@ def evaluate_checkpoint(
         inception_seconds += seconds
     inception_images = sum(len(real[k]) for k in needed)
     results: dict[str, Any] = {}
+    judge = shape_judge(datamodule)
+    shape_scores: dict[str, dict[str, float]] = {}
     for direction in loaded.directions:
         source, target = SOURCE_TARGET[direction]
         log.info("Translating %d test %s images (%s)", len(datasets[source]), source, direction)
-        fake, seconds = _translate_domain(
-            loaded, datasets[source], direction, output_dir, batch_size, workers, save_heatmaps
+        fake, seconds, shape = _translate_domain(
+            loaded,
+            datasets[source],
+            direction,
+            output_dir,
+            batch_size,
+            workers,
+            save_heatmaps,
+            judge,
         )
+        if shape is not None:
+            shape_scores[direction] = shape
         inception_seconds += seconds
         inception_images += len(fake)
         scores = scores_from_features(real[target], fake, kid_subset_size, kid_subsets)
         results[direction] = _annotate(direction, scores, kid_subsets)
+    if shape_scores:
+        results["shape"] = shape_scores
+        log.info("Shape translation: %s", summary(shape_scores))
     results["protocol"] = {
         "checkpoint": str(loaded.path),
         "iteration": loaded.iteration,
@@ -261,7 +286,7 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     ]
     warnings = []
     for name, scores in results.items():
-        if name == "protocol":
+        if name in ("protocol", "shape"):
             continue
         std = scores["kid_x100_std"]
         std_text = ONE_SUBSET_STD if std is None else f"{std:.2f}"
@@ -283,7 +308,30 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     ]
     if warnings:
         lines += ["", *warnings]
+    if results.get("shape"):
+        lines += ["", *shape_table(results["shape"])]
     return "\n".join(lines) + "\n"
+
+
+def shape_judge(datamodule: Any) -> ShapeJudge | None:
+    """The shape metric's judge for the built-in shapes data; None for other data."""
+    if getattr(datamodule, "name", None) != "shapes":
+        return None
+    return ShapeJudge(getattr(datamodule, "pair", None) or DEFAULT_PAIR, datamodule.root)
+
+
+def shape_table(shape: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The shape metric as Markdown rows (see ugatit.shape_metric.scoring for the columns)."""
+    lines = [
+        "| direction | shape success | unchanged | empty | centroid error | size ratio | images |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for direction, s in shape.items():
+        lines.append(
+            f"| {direction} | {s['success']:.3f} | {s['unchanged']:.3f} | {s['empty']:.3f} | "
+            f"{s['centroid_error']:.3f} | {s['size_ratio']:.2f} | {s['n']} |"
+        )
+    return lines
 
 
 def write_reports(results: Mapping[str, Any], output_dir: str | Path) -> tuple[Path, Path]:

@@ -32,6 +32,7 @@ from ugatit.settings import (
     ScheduleSettings,
     parse_settings,
 )
+from ugatit.visualize import Visual
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +375,26 @@ class TranslationModule(pl.LightningModule):
             "id_a": self.generator_ba(real_a).image,
             "id_b": self.generator_ab(real_b).image,
         }
+
+    @torch.no_grad()
+    def visuals(self, real_a: Tensor, real_b: Tensor) -> dict[str, list[Visual]]:
+        """Sample-grid rows per direction, every column from the same input image (as the official
+        code's grids): input, identity (the other generator on it), translation, reconstruction."""
+        rows = {}
+        paths = (
+            ("a2b", real_a, self.generator_ab, self.generator_ba),
+            ("b2a", real_b, self.generator_ba, self.generator_ab),
+        )
+        for direction, real, forward, backward in paths:
+            identity, fake = backward(real), forward(real)
+            reconstruction = backward(fake.image)
+            rows[direction] = [
+                Visual("input", real),
+                Visual("identity", identity.image, identity.heatmap),
+                Visual("translation", fake.image, fake.heatmap),
+                Visual("reconstruction", reconstruction.image, reconstruction.heatmap),
+            ]
+        return rows
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

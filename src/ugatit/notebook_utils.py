@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ugatit.data.dataset import ImageFolderDataset
 from ugatit.data.errors import DataError
 from ugatit.data.images import list_images
-from ugatit.data.shapes import ensure_shapes
+from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 from ugatit.errors import UserError
 from ugatit.monitoring import GENERATOR_NAMES, rho_group
 from ugatit.nets.norms import clip_unit
@@ -128,7 +128,7 @@ def latest_sample_grid(run_dir: Path) -> Path | None:
 
 
 def run_data_settings(ckpt_path: str | Path) -> dict[str, object]:
-    """``data.root``, ``data.name`` and ``data.crop_size`` of the checkpoint's run ({} if unknown).
+    """``data.root``, ``name``, ``pair`` and ``crop_size`` of the checkpoint's run ({} if unknown).
 
     Read from the CSV logger's resolved ``csv/hparams.yaml``; converted checkpoints have none.
     """
@@ -142,7 +142,7 @@ def run_data_settings(ckpt_path: str | Path) -> dict[str, object]:
     data = config.get("data") if isinstance(config, dict) else None
     if not isinstance(data, dict):
         return {}
-    return {k: data[k] for k in ("root", "name", "crop_size") if data.get(k) is not None}
+    return {k: data[k] for k in ("root", "name", "pair", "crop_size") if data.get(k) is not None}
 
 
 # ------------------------------------------------------------------------------ test images
@@ -152,8 +152,8 @@ def data_for_checkpoint(
     data_root: str | Path | None = None,
     image_size: int | None = None,
     fixed_size: int | None = None,
-) -> tuple[Path, int, bool]:
-    """(data root, image size, is the built-in shapes data) for showing a checkpoint's work.
+) -> tuple[Path, int, str | None]:
+    """(data root, image size, the built-in shapes pair or None) for showing a checkpoint's work.
 
     The root: ``data_root`` if given, else the run's own data, else the built-in shapes. The size:
     a full-mode generator's ``fixed_size`` (the only one it takes), else ``image_size``, else the
@@ -161,29 +161,30 @@ def data_for_checkpoint(
     """
     run = run_data_settings(ckpt_path)
     if data_root is not None:
-        root, shapes = Path(data_root).expanduser(), False
+        root, shapes = Path(data_root).expanduser(), None
     elif "root" in run:
-        root, shapes = Path(str(run["root"])), run.get("name") == "shapes"
+        root = Path(str(run["root"]))
+        shapes = str(run.get("pair") or DEFAULT_PAIR) if run.get("name") == "shapes" else None
         root = root if root.is_absolute() else project_root / root
     else:
-        root, shapes = project_root / "data" / "shapes", True
+        root, shapes = project_root / "data" / "shapes" / DEFAULT_PAIR, DEFAULT_PAIR
     default = DEFAULT_SHAPES_SIZE if shapes else 256
     size = fixed_size or image_size or int(run.get("crop_size") or default)
     return root, int(size), shapes
 
 
 def load_test_images(
-    data_root: str | Path, size: int, n_images: int, shapes: bool = False
+    data_root: str | Path, size: int, n_images: int, shapes: str | None = None
 ) -> tuple[Tensor, Tensor]:
     """The first ``n_images`` of ``testA`` and ``testB``, resized to ``size``, in [-1, 1].
 
-    ``shapes=True`` generates the built-in data into ``data_root`` first when it is missing.
+    ``shapes=PAIR`` generates that built-in pair into ``data_root`` first when it is missing.
     """
     root = Path(data_root).expanduser()
     if n_images < 1:
         raise UserError(f"N_IMAGES must be >= 1, got {n_images}.")
     if shapes:
-        ensure_shapes(root)
+        ensure_shapes(root, pair=shapes)
     batches = []
     for split in ("testA", "testB"):
         folder = root / split

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib import colormaps
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
@@ -32,30 +35,61 @@ def colorize_heatmap(heatmap: Tensor, size: tuple[int, int], cmap: str = "jet") 
     return lut[index].permute(0, 3, 1, 2).to(heatmap.device)
 
 
-SAMPLE_ROWS = {
-    "a2b": ("real_a", "heatmap_ab", "fake_b", "rec_a", "id_b"),
-    "b2a": ("real_b", "heatmap_ba", "fake_a", "rec_b", "id_a"),
-}
+class Visual(NamedTuple):
+    """One column of a sample-grid row: a named image and the attention heatmap that produced it."""
+
+    name: str
+    image: Tensor  # [B, 3, H, W] in [-1, 1]
+    heatmap: Tensor | None = None  # [B, 1, h, w] or None
 
 
-def sample_grid(outputs: dict[str, Tensor | None]) -> Tensor:
-    """One row per image and direction: real, heatmap (if any), translation, reconstruction,
-    identity. Returns a [3, H, W] image in [0, 1]."""
+HEATMAP_LABEL = "attention"
+_HEADER_PX = 14
+
+
+def _columns(visuals: list[Visual]) -> list[tuple[str, Tensor, bool]]:
+    """(label, images, is_heatmap) per column; a heatmap stands left of the image it belongs to."""
+    columns = []
+    for visual in visuals:
+        if visual.heatmap is not None:
+            columns.append((HEATMAP_LABEL, visual.heatmap, True))
+        columns.append((visual.name, visual.image, False))
+    return columns
+
+
+def _header(labels: list[str], tile: int, padding: int) -> Tensor:
+    """A white strip with each column's label centred above it, [3, h, W] in [0, 1]."""
+    width = len(labels) * (tile + padding) + padding
+    strip = Image.new("RGB", (width, _HEADER_PX), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default()
+    for i, label in enumerate(labels):
+        text = label
+        while len(text) > 1 and draw.textlength(text, font=font) > tile:
+            text = text[:-2] + "."  # "reconstruction" -> "reconstr." on a 64 px tile
+        left = padding + i * (tile + padding) + (tile - draw.textlength(text, font=font)) / 2
+        draw.text((left, 1), text, fill=(0, 0, 0), font=font)
+    return torch.from_numpy(np.asarray(strip).copy()).permute(2, 0, 1).float() / 255
+
+
+def sample_grid(rows: dict[str, list[Visual]], padding: int = 2) -> Tensor:
+    """One row per image and direction; every column of a row shows the same input image passed
+    through one path (input, identity, translation, reconstruction, heatmaps beside their image),
+    under a header naming the columns. Returns a [3, H, W] image in [0, 1]."""
     tiles: list[Tensor] = []
-    columns = 0
-    n = outputs["real_a"].shape[0]
-    size = tuple(outputs["real_a"].shape[-2:])
-    for direction in ("a2b", "b2a"):
-        keys = [k for k in SAMPLE_ROWS[direction] if outputs.get(k) is not None]
-        columns = len(keys)
-        for i in range(n):
-            for key in keys:
-                value = outputs[key][i : i + 1]
-                if key.startswith("heatmap"):
-                    tiles.append(colorize_heatmap(value, size)[0].cpu())
-                else:
-                    tiles.append(to_unit_range(value)[0].cpu())
-    return make_grid(torch.stack(tiles), nrow=columns, padding=2, pad_value=1.0)
+    labels: list[str] = []
+    for visuals in rows.values():
+        columns = _columns(visuals)
+        labels = labels or [label for label, _, _ in columns]
+        size = tuple(visuals[0].image.shape[-2:])
+        for i in range(visuals[0].image.shape[0]):
+            for _, images, is_heatmap in columns:
+                one = images[i : i + 1]
+                tile = colorize_heatmap(one, size)[0] if is_heatmap else to_unit_range(one)[0]
+                tiles.append(tile.cpu())
+    grid = make_grid(torch.stack(tiles), nrow=len(labels), padding=padding, pad_value=1.0)
+    header = _header(labels, tiles[0].shape[-1], padding)
+    return torch.cat([header, grid], dim=1)
 
 
 def save_grid(grid: Tensor, path: Path) -> Path:

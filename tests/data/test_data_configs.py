@@ -50,7 +50,7 @@ def test_shapes_selfie_and_folder() -> None:
         "shapes", None, 64, 72
     )  # fmt: skip
     assert (shapes.num_workers, shapes.persistent_workers, shapes.val_samples) == (0, False, 4)
-    assert shapes.root == Path("/datasets/shapes")
+    assert shapes.root == Path("/datasets/shapes/round_rect") and shapes.pair == "round_rect"
 
     selfie = instantiate(_data_config("selfie2anime"))
     assert selfie.name == "selfie2anime" and selfie.download is None

@@ -36,16 +36,16 @@ def test_counts_sizes_and_determinism(tmp_path: Path) -> None:
 def test_domains_differ_in_geometry() -> None:
     """A holds rounded shapes, B angular ones: B's shape fills its bounding box far more."""
 
-    def fill_ratio(round_shape: bool, seed: int) -> float:
-        image = np.asarray(shapes.draw_shape(np.random.default_rng(seed), round_shape, 64), float)
+    def fill_ratio(kind: str, seed: int) -> float:
+        image = np.asarray(shapes.draw_shape(np.random.default_rng(seed), kind, 64), float)
         background = image[0, 0] if np.ptp(image[:2, :2]) < 30 else image[-1, -1]
         mask = np.linalg.norm(image - background, axis=-1) > 40
         ys, xs = np.nonzero(mask)
         box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
         return mask.sum() / box
 
-    rounds = [fill_ratio(True, s) for s in range(20)]
-    squares = [fill_ratio(False, s) for s in range(20)]
+    rounds = [fill_ratio("round", s) for s in range(20)]
+    squares = [fill_ratio("rect", s) for s in range(20)]
     assert np.median(rounds) < 0.82 < np.median(squares)
 
 
@@ -93,3 +93,33 @@ def test_foreign_folder_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="holds other files"):
         ensure_shapes(root, image_size=16, n_train=2, n_test=1)
     assert (root / "thesis.pdf").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("pair", list(shapes.PAIRS))
+def test_every_pair_generates_its_two_kinds(tmp_path: Path, pair: str) -> None:
+    root = ensure_shapes(tmp_path / pair, image_size=32, n_train=2, n_test=1, pair=pair)
+    assert {s: len(list_images(root / s)) for s in shapes.SPLITS} == {
+        "trainA": 2, "trainB": 2, "testA": 1, "testB": 1
+    }  # fmt: skip
+    kind_a, kind_b = shapes.PAIRS[pair]
+    rng = np.random.default_rng([0, 0, 0])  # trainA/00000.png is drawn from this seed
+    expected = shapes.draw_shape(rng, kind_a, 32)
+    assert np.array_equal(
+        np.asarray(Image.open(root / "trainA" / "00000.png")), np.asarray(expected)
+    )
+    assert kind_a != kind_b
+
+
+def test_another_pair_in_the_same_folder_is_redrawn_and_unknown_pairs_refused(tmp_path):
+    root = ensure_shapes(tmp_path / "s", image_size=16, n_train=2, n_test=1, pair="round_rect")
+    before = (root / "trainA" / "00000.png").read_bytes()
+    ensure_shapes(root, image_size=16, n_train=2, n_test=1, pair="ell_tee")
+    assert (root / "trainA" / "00000.png").read_bytes() != before
+    with pytest.raises(DataError, match="data.pair='hearts' is not a built-in pair"):
+        ensure_shapes(tmp_path / "t", pair="hearts")
+
+
+def test_shapes_are_placed_by_their_centroid() -> None:
+    for kind in shapes.KINDS:
+        points = shapes.outline(np.random.default_rng(3), kind, 256)
+        assert np.allclose(shapes.centroid(points), 0.0, atol=1e-6), kind

@@ -128,7 +128,7 @@ def main_run(weights, light_ckpt, data_dir, tmp_path_factory):
 
 def first_test_images(data_dir: Path, split: str, n: int, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
-    for path in sorted((data_dir / "shapes" / split).glob("*.png"))[:n]:
+    for path in sorted((data_dir / "shapes" / "round_rect" / split).glob("*.png"))[:n]:
         shutil.copy(path, destination / path.name)
     return destination
 
@@ -136,14 +136,21 @@ def first_test_images(data_dir: Path, split: str, n: int, destination: Path) -> 
 def test_eval_saves_translations_heatmaps_metrics_and_prints_the_table(main_run, data_dir):
     output_dir, results, printed = main_run
     for direction, split in (("a2b", "testA"), ("b2a", "testB")):
-        expected = [p.stem for p in sorted((data_dir / "shapes" / split).glob("*.png"))[:N_EVAL]]
+        expected = [
+            p.stem
+            for p in sorted((data_dir / "shapes" / "round_rect" / split).glob("*.png"))[:N_EVAL]
+        ]
         saved = sorted(p.stem for p in (output_dir / direction).glob("*.png"))
         assert saved == expected
         heatmaps = sorted(p.stem for p in (output_dir / "heatmaps" / direction).glob("*.png"))
         assert heatmaps == expected
         assert len(expected) == N_EVAL
     written = json.loads((output_dir / "metrics.json").read_text())
-    assert set(written) == {"a2b", "b2a", "protocol"}
+    assert set(written) == {"a2b", "b2a", "shape", "protocol"}
+    for direction in ("a2b", "b2a"):  # the shape metric of the built-in data, beside FID/KID
+        shape = written["shape"][direction]
+        assert shape["n"] == N_EVAL and 0.0 <= shape["success"] <= 1.0
+        assert 0.0 <= shape["unchanged"] + shape["empty"] <= 1.0
     for direction in ("a2b", "b2a"):
         scores = written[direction]
         assert scores["n_real"] == scores["n_fake"] == N_EVAL
@@ -160,6 +167,8 @@ def test_eval_saves_translations_heatmaps_metrics_and_prints_the_table(main_run,
     a2b = written["a2b"]
     row = f"| a2b | {a2b['fid']:.2f} | {a2b['kid_x100_mean']:.2f} +- {a2b['kid_x100_std']:.2f} |"
     assert row in table
+    assert "| direction | shape success |" in table
+    assert f"| a2b | {written['shape']['a2b']['success']:.3f} |" in table
 
 
 def test_folder_mode_gives_the_checkpoint_scores_from_the_saved_pngs(

@@ -82,15 +82,19 @@ def test_a_checkpoint_finds_its_run_metrics_and_data(tmp_path):
     assert nu.metrics_csv_of(ckpt) is None
     (tmp_path / "run" / "csv" / "metrics.csv").write_text("step\n0\n")
     assert nu.metrics_csv_of(ckpt) == tmp_path / "run" / "csv" / "metrics.csv"
-    assert nu.data_for_checkpoint(ckpt, ROOT) == (Path("/somewhere/h2z"), 128, False)
+    assert nu.data_for_checkpoint(ckpt, ROOT) == (Path("/somewhere/h2z"), 128, None)
     # explicit values win; a full-mode generator's fixed size wins over everything
-    assert nu.data_for_checkpoint(ckpt, ROOT, "/mine", 32) == (Path("/mine"), 32, False)
+    assert nu.data_for_checkpoint(ckpt, ROOT, "/mine", 32) == (Path("/mine"), 32, None)
     assert nu.data_for_checkpoint(ckpt, ROOT, "/mine", 32, fixed_size=256)[1] == 256
 
 
 def test_without_run_config_the_built_in_shapes_are_used(tmp_path):
     ckpt = make_run(tmp_path)
-    assert nu.data_for_checkpoint(ckpt, ROOT) == (ROOT / "data" / "shapes", 64, True)
+    assert nu.data_for_checkpoint(ckpt, ROOT) == (
+        ROOT / "data" / "shapes" / "round_rect",
+        64,
+        "round_rect",
+    )
     lone = tmp_path / "converted.ckpt"
     assert nu.run_dir_of(lone) == tmp_path
     assert nu.metrics_csv_of(lone) is None

@@ -25,7 +25,7 @@ from ugatit.data.download import (
 from ugatit.data.errors import DataError
 from ugatit.data.images import IMAGE_EXTENSIONS, check_images, list_images, report_bad_images
 from ugatit.data.sampler import UnpairedSampler
-from ugatit.data.shapes import ensure_shapes
+from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ class UnpairedDataModule(pl.LightningDataModule):
         skip_unreadable: bool = False,
         seed: int = 0,
         predict_dir: str | None = None,
+        pair: str | None = None,
     ) -> None:
+        """``pair``: which built-in pair of shape kinds ``name=shapes`` generates (ugatit.data.shapes)."""
         super().__init__()
         if root is None or str(root).strip() in ("", "???"):
             raise DataError(
@@ -71,6 +73,7 @@ class UnpairedDataModule(pl.LightningDataModule):
             )
         self.root = Path(str(root)).expanduser()
         self.name = name
+        self.pair = pair
         self.download = dict(download) if download is not None else None
         self.crop_size = crop_size
         self.load_size = crop_size + _LOAD_MARGIN if load_size is None else load_size
@@ -114,7 +117,7 @@ class UnpairedDataModule(pl.LightningDataModule):
         """Generate, download or just check the folders (Lightning runs it on one process)."""
         self._refuse_file_root()
         if self.name == "shapes":
-            ensure_shapes(self.root)
+            ensure_shapes(self.root, pair=self.pair or DEFAULT_PAIR)
         elif self.download is not None or self.name in MANUAL_SOURCES:
             options = dict(self.download or {})
             unknown = sorted(set(options) - _DOWNLOAD_KEYS)

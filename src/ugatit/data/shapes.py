@@ -1,7 +1,13 @@
-"""The built-in data set: round shapes (A) to angular shapes (B), generated on first use.
+"""The built-in data sets: pairs of shape kinds that differ in geometry only, generated on first use.
 
-Translating it means changing geometry, not only colour, yet it is small enough to train on a CPU
-in minutes, so the quick start and the tests need no download.
+Each image holds one filled shape on a plain background with light noise. Colours, sizes and
+positions are drawn from the same distributions in every kind, so translating one domain into the
+other means changing the outline while keeping where the shape is: what U-GAT-IT exists for, yet
+small enough to train on a CPU in minutes. Shapes are placed by their area centroid, so a perfect
+translation keeps the centroid where it was (what the shape metric measures).
+
+Pairs (``data.pair``): ``round_rect`` (circles/ellipses -> squares/rectangles, the default),
+``star_cross`` (five-pointed stars -> plus-shaped crosses) and ``ell_tee`` (L-shapes -> T-shapes).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,69 +26,180 @@ from ugatit.data.errors import DataError
 
 MARKER = ".shapes-complete.json"
 SPLITS = ("trainA", "trainB", "testA", "testB")
-_SUPERSAMPLE = 4  # draw large, then shrink: smooth edges
-_NOISE_STD = 3.0  # grey levels of Gaussian noise, so images are not perfectly flat
-_MIN_CONTRAST = 120.0  # Euclidean RGB distance between shape and background
+GENERATOR_VERSION = 2  # bump when the drawing changes: a data set of another version is redrawn
+PAIRS: dict[str, tuple[str, str]] = {
+    "round_rect": ("round", "rect"),
+    "star_cross": ("star", "cross"),
+    "ell_tee": ("ell", "tee"),
+}
+DEFAULT_PAIR = "round_rect"
+SUPERSAMPLE = 4  # draw large, then shrink: smooth edges
+NOISE_STD = 3.0  # grey levels of Gaussian noise, so images are not perfectly flat
+MIN_CONTRAST = 120.0  # Euclidean RGB distance between shape and background
+SIZE_RANGE = (0.14, 0.30)  # the shape's largest half-extent, as a fraction of the image side
+
+Points = np.ndarray  # (N, 2) polygon vertices, centred on the shape's area centroid
 
 
-def _colours(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def colours(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A fill and a background colour at least MIN_CONTRAST apart."""
     background = rng.integers(0, 256, 3)
     while True:
         fill = rng.integers(0, 256, 3)
-        if np.linalg.norm(fill - background) >= _MIN_CONTRAST:
+        if np.linalg.norm(fill - background) >= MIN_CONTRAST:
             return tuple(int(v) for v in fill), tuple(int(v) for v in background)
 
 
-def _outline(rng: np.random.Generator, round_shape: bool, canvas: int) -> list[tuple[float, float]]:
-    """Polygon of a circle/ellipse (A) or square/rectangle (B), fully inside the canvas."""
-    half_long = rng.uniform(0.14, 0.30) * canvas
-    if rng.random() < 0.5:
-        half_short = half_long  # circle or square
-    else:
-        half_short = half_long * rng.uniform(0.45, 0.8)  # ellipse or rectangle
-    if round_shape:
-        angle = rng.uniform(0.0, math.pi)
-        steps = np.linspace(0.0, 2 * math.pi, 96, endpoint=False)
-        points = np.stack([half_long * np.cos(steps), half_short * np.sin(steps)], axis=1)
-    else:
-        angle = 0.0 if rng.random() < 0.5 else math.radians(rng.uniform(-15.0, 15.0))
-        points = np.array(
-            [
-                [-half_long, -half_short],
-                [half_long, -half_short],
-                [half_long, half_short],
-                [-half_long, half_short],
-            ]
-        )
-    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    points = points @ rotation.T
-    low, high = points.min(axis=0), points.max(axis=0)
-    centre = rng.uniform(-low, canvas - high)  # keeps the whole shape on the canvas
-    return [(float(x), float(y)) for x, y in points + centre]
+def _rotate(points: Points, angle: float) -> Points:
+    c, s = math.cos(angle), math.sin(angle)
+    return points @ np.array([[c, -s], [s, c]]).T
 
 
-def draw_shape(rng: np.random.Generator, round_shape: bool, image_size: int) -> Image.Image:
-    """One RGB image: a filled shape of random size, place, angle and colours, light noise."""
-    canvas = image_size * _SUPERSAMPLE
-    fill, background = _colours(rng)
-    image = Image.new("RGB", (canvas, canvas), background)
-    ImageDraw.Draw(image).polygon(_outline(rng, round_shape, canvas), fill=fill)
-    image = image.resize((image_size, image_size), Image.Resampling.BOX)
-    noisy = np.asarray(image, dtype=np.float32) + rng.normal(
-        0.0, _NOISE_STD, (image_size,) * 2 + (3,)
+def _tilt(rng: np.random.Generator, degrees: float = 15.0) -> float:
+    """Upright half of the time, else a small random tilt."""
+    return 0.0 if rng.random() < 0.5 else math.radians(rng.uniform(-degrees, degrees))
+
+
+def centroid(points: Points) -> np.ndarray:
+    """Area centroid of a simple polygon (shoelace formula)."""
+    x, y = points[:, 0], points[:, 1]
+    x1, y1 = np.roll(x, -1), np.roll(y, -1)
+    cross = x * y1 - x1 * y
+    area = cross.sum() / 2
+    return np.array([((x + x1) * cross).sum(), ((y + y1) * cross).sum()]) / (6 * area)
+
+
+def _round(rng: np.random.Generator, r: float) -> Points:
+    short = r if rng.random() < 0.5 else r * rng.uniform(0.45, 0.8)
+    steps = np.linspace(0.0, 2 * math.pi, 96, endpoint=False)
+    ellipse = np.stack([r * np.cos(steps), short * np.sin(steps)], axis=1)
+    return _rotate(ellipse, rng.uniform(0.0, math.pi))
+
+
+def _rect(rng: np.random.Generator, r: float) -> Points:
+    short = r if rng.random() < 0.5 else r * rng.uniform(0.45, 0.8)
+    box = np.array([[-r, -short], [r, -short], [r, short], [-r, short]])
+    return _rotate(box, _tilt(rng))
+
+
+def _star(rng: np.random.Generator, r: float) -> Points:
+    inner = r * rng.uniform(0.38, 0.5)
+    angles = -math.pi / 2 + np.arange(10) * math.pi / 5
+    radii = np.where(np.arange(10) % 2 == 0, r, inner)
+    star = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    return _rotate(star, _tilt(rng, 18.0))
+
+
+def _cross(rng: np.random.Generator, r: float) -> Points:
+    w = r * rng.uniform(0.25, 0.35)  # half the width of an arm
+    cross = np.array(
+        [
+            [-w, -r], [w, -r], [w, -w], [r, -w], [r, w], [w, w],
+            [w, r], [-w, r], [-w, w], [-r, w], [-r, -w], [-w, -w],
+        ]
+    )  # fmt: skip
+    return _rotate(cross, _tilt(rng))
+
+
+def _bars(rng: np.random.Generator, r: float) -> tuple[float, float, float]:
+    """Half-width, half-height and bar thickness shared by the L and T kinds."""
+    half_width = r * rng.uniform(0.65, 0.9)
+    thickness = 2 * half_width * rng.uniform(0.3, 0.38)
+    return half_width, r, thickness
+
+
+def _ell(rng: np.random.Generator, r: float) -> Points:
+    hx, hy, t = _bars(rng, r)
+    ell = np.array(
+        [[-hx, -hy], [-hx + t, -hy], [-hx + t, hy - t], [hx, hy - t], [hx, hy], [-hx, hy]]
     )
+    return _rotate(ell, _tilt(rng))
+
+
+def _tee(rng: np.random.Generator, r: float) -> Points:
+    hx, hy, t = _bars(rng, r)
+    s = t / 2
+    tee = np.array(
+        [[-hx, -hy], [hx, -hy], [hx, -hy + t], [s, -hy + t], [s, hy], [-s, hy], [-s, -hy + t],
+         [-hx, -hy + t]]
+    )  # fmt: skip
+    return _rotate(tee, _tilt(rng))
+
+
+KINDS: dict[str, Callable[[np.random.Generator, float], Points]] = {
+    "round": _round,
+    "rect": _rect,
+    "star": _star,
+    "cross": _cross,
+    "ell": _ell,
+    "tee": _tee,
+}
+
+
+def outline(rng: np.random.Generator, kind: str, canvas: float) -> Points:
+    """A polygon of ``kind`` centred on its centroid, of a random size for a ``canvas`` px image."""
+    if kind not in KINDS:
+        raise DataError(f"Unknown shape kind {kind!r}; the kinds are {sorted(KINDS)}.")
+    points = KINDS[kind](rng, rng.uniform(*SIZE_RANGE) * canvas)
+    return points - centroid(points)
+
+
+def place(rng: np.random.Generator, points: Points, canvas: float) -> Points:
+    """Move a centred polygon to a random position with the whole shape on the canvas."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    return points + rng.uniform(-low, canvas - high)
+
+
+def render(
+    rng: np.random.Generator,
+    polygons: list[Points],
+    image_size: int,
+    fill: tuple[int, ...],
+    background: tuple[int, ...],
+) -> Image.Image:
+    """Polygons given in supersampled canvas coordinates -> a noisy RGB image."""
+    canvas = image_size * SUPERSAMPLE
+    image = Image.new("RGB", (canvas, canvas), background)
+    draw = ImageDraw.Draw(image)
+    for polygon in polygons:
+        draw.polygon([(float(x), float(y)) for x, y in polygon], fill=fill)
+    return add_noise(rng, image.resize((image_size, image_size), Image.Resampling.BOX))
+
+
+def add_noise(rng: np.random.Generator, image: Image.Image, std: float = NOISE_STD) -> Image.Image:
+    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, std, image.size[::-1] + (3,))
     return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
 
 
-def _generate(folder: Path, image_size: int, n_train: int, n_test: int, seed: int) -> None:
+def draw_shape(rng: np.random.Generator, kind: str, image_size: int) -> Image.Image:
+    """One RGB image: a filled shape of ``kind`` with random size, place, angle and colours."""
+    canvas = image_size * SUPERSAMPLE
+    fill, background = colours(rng)
+    polygon = place(rng, outline(rng, kind, canvas), canvas)
+    return render(rng, [polygon], image_size, fill, background)
+
+
+def check_pair(pair: str) -> tuple[str, str]:
+    """The two kinds of a pair; an unknown name is refused with the list of pairs."""
+    if pair not in PAIRS:
+        raise DataError(
+            f"data.pair={pair!r} is not a built-in pair; choose one of {', '.join(PAIRS)}."
+        )
+    return PAIRS[pair]
+
+
+def _generate(
+    folder: Path, pair: str, image_size: int, n_train: int, n_test: int, seed: int
+) -> None:
+    kinds = {"A": PAIRS[pair][0], "B": PAIRS[pair][1]}
     for split_id, split in enumerate(SPLITS):
         target = folder / split
         target.mkdir()
         count = n_train if split.startswith("train") else n_test
-        round_shape = split.endswith("A")
         for i in range(count):
             rng = np.random.default_rng([seed, split_id, i])
-            draw_shape(rng, round_shape, image_size).save(target / f"{i:05d}.png", compress_level=1)
+            image = draw_shape(rng, kinds[split[-1]], image_size)
+            image.save(target / f"{i:05d}.png", compress_level=1)
 
 
 def _is_ours(root: Path) -> bool:
@@ -90,15 +208,28 @@ def _is_ours(root: Path) -> bool:
 
 
 def ensure_shapes(
-    root: Path, image_size: int = 64, n_train: int = 400, n_test: int = 50, seed: int = 0
+    root: Path,
+    image_size: int = 64,
+    n_train: int = 400,
+    n_test: int = 50,
+    seed: int = 0,
+    pair: str = DEFAULT_PAIR,
 ) -> Path:
-    """Generate the shapes data set into ``root`` unless a complete one with these settings is there.
+    """Generate a shapes pair into ``root`` unless a complete one with these settings is there.
 
     Files are written into a temporary sibling folder that is renamed into place, with the marker
     written last, so an interrupted run leaves nothing that counts as complete.
     """
+    check_pair(pair)
     root = Path(root)
-    settings = {"image_size": image_size, "n_train": n_train, "n_test": n_test, "seed": seed}
+    settings = {
+        "version": GENERATOR_VERSION,
+        "pair": pair,
+        "image_size": image_size,
+        "n_train": n_train,
+        "n_test": n_test,
+        "seed": seed,
+    }
     marker = root / MARKER
     if marker.is_file():
         try:
@@ -115,7 +246,7 @@ def ensure_shapes(
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        _generate(staging, image_size, n_train, n_test, seed)
+        _generate(staging, pair, image_size, n_train, n_test, seed)
         (staging / MARKER).write_text(json.dumps(settings))
         if root.exists():
             shutil.rmtree(root)
