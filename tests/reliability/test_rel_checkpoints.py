@@ -199,7 +199,8 @@ def test_a_kill_during_a_save_keeps_the_previous_last_ckpt(tmp_path, shapes_dir,
     command = [sys.executable, str(tmp_path / "kill_run.py"), str(TESTS), str(run)]
     command += [str(shapes_dir), str(started), *every_iteration]
     # TMPDIR on another filesystem: a temporary file there would make the final move a copy
-    env = {**os.environ, "TMPDIR": "/dev/shm", "OMP_NUM_THREADS": "1"}
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else os.environ.get("TMPDIR", "/tmp")
+    env = {**os.environ, "TMPDIR": shm, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

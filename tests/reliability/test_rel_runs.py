@@ -84,9 +84,7 @@ def test_a_stop_signal_saves_last_ckpt_and_exits_non_zero(tmp_path, shapes_dir, 
     assert "Traceback" not in stderr
 
 
-def test_a_rerun_with_another_config_is_refused_and_the_same_one_does_nothing(
-    tmp_path, shapes_dir
-):
+def test_a_rerun_with_another_config_is_refused_and_the_same_one_does_nothing(tmp_path, shapes_dir):
     run_dir = tmp_path / "run"
     first = run_cli(train_command(run_dir, shapes_dir, "model.schedule.max_iterations=2"))
     assert first.returncode == 0, first.stderr[-2000:]
