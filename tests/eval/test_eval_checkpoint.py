@@ -205,7 +205,7 @@ def test_a_converted_one_direction_checkpoint_is_scored_in_that_direction_only(
     torch.save(checkpoint, converted)
     run_dir = tmp_path / "run"
     results = run_eval(run_dir, data_dir, [f"ckpt_path={converted}", "max_images=2"])
-    assert set(results) == {"b2a", "protocol"}
+    assert set(results) == {"b2a", "shape", "protocol"}
     assert not (run_dir / "a2b").exists()
     assert len(list((run_dir / "b2a").glob("*.png"))) == 2
 
@@ -257,7 +257,12 @@ def test_command_line_evaluation(weights, light_ckpt, data_dir, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
-    assert set(json.loads((run / "metrics.json").read_text())) == {"a2b", "b2a", "protocol"}
+    assert set(json.loads((run / "metrics.json").read_text())) == {
+        "a2b",
+        "b2a",
+        "shape",
+        "protocol",
+    }
     assert len(list((run / "a2b").glob("*.png"))) == len(list((run / "b2a").glob("*.png"))) == 2
     assert "| direction | FID | KID x100 (mean +- std) |" in result.stdout
     assert (run / ".hydra" / "config.yaml").exists()

@@ -167,7 +167,11 @@ def test_too_few_validation_images_is_a_clear_error():
 
 def test_test_split_scores_the_first_test_images(weights, shapes_dir):
     datamodule = UnpairedDataModule(
-        str(shapes_dir / "shapes"), name="shapes", download=None, crop_size=32, num_workers=0
+        str(shapes_dir / "shapes" / "round_rect"),
+        name="shapes",
+        download=None,
+        crop_size=32,
+        num_workers=0,
     )
     datamodule.prepare_data()
     trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)

@@ -66,9 +66,10 @@ def test_rendered_grid_and_curves_from_a_checkpoint(run, tmp_path):
     for path in (grid, curves):
         assert 0 < path.stat().st_size < 300_000
     with Image.open(grid) as image:
-        # sample_grid: real, heatmap, translation, reconstruction, identity (5 columns of 32 px,
-        # padding 2); 2 test images per domain x 2 directions = 4 rows
-        assert image.size == (5 * 34 + 2, 4 * 34 + 2)
+        # sample_grid: input, then identity, translation and reconstruction each with its
+        # heatmap (7 columns of 32 px, padding 2); 2 test images per domain x 2 directions = 4
+        # rows under a 14 px header
+        assert image.size == (7 * 34 + 2, 14 + 4 * 34 + 2)
     with Image.open(curves) as image:
         assert image.format == "PNG" and min(image.size) > 100
 
