@@ -181,6 +181,7 @@ MODEL_RULES: dict[str, Rule] = {
     "model.max_nonfinite_steps": COUNT,
     "model.channels_last": FLAG,
     "model.compile": FLAG,
+    "model.ema_decay": Number(low=0, high=1, high_open=True, why="0 turns the average off"),
     "model.generator.ngf": POSITIVE_INT,
     "model.generator.n_res": POSITIVE_INT,
     "model.generator.n_blocks": POSITIVE_INT,

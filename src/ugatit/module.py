@@ -8,6 +8,7 @@ network outputs are None are skipped, so CycleGAN and U-GAT-IT differ only in ne
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ugatit.checkpoint_models import non_network_targets, refusal
+from ugatit.config_checks import MODEL_RULES
 from ugatit.distributed import average_gradients, take_over_gradient_sync
 from ugatit.errors import ConfigError, UserError
 from ugatit.image_pool import ImagePool
@@ -67,6 +69,7 @@ class TranslationModule(pl.LightningModule):
         max_nonfinite_steps: int = 10,
         channels_last: bool = False,
         compile: bool = False,
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -85,6 +88,7 @@ class TranslationModule(pl.LightningModule):
                 "max_nonfinite_steps": max_nonfinite_steps,
                 "channels_last": channels_last,
                 "compile": compile,
+                "ema_decay": ema_decay,
             },
             logger=False,
         )
@@ -102,6 +106,16 @@ class TranslationModule(pl.LightningModule):
         # discriminator_a judges domain A (real A vs G_BA's fakes), discriminator_b domain B.
         self.discriminator_a: nn.Module = hydra.utils.instantiate(discriminator)
         self.discriminator_b: nn.Module = hydra.utils.instantiate(discriminator)
+
+        # Exponential moving averages of the generators' weights, used for every translation the
+        # module shows or returns (samples, validation, eval, translate); training uses the live ones.
+        MODEL_RULES["model.ema_decay"].check("model.ema_decay", ema_decay)
+        self.ema_decay = float(ema_decay)
+        self.generator_ab_ema: nn.Module | None = None
+        self.generator_ba_ema: nn.Module | None = None
+        if self.ema_decay > 0:
+            self.generator_ab_ema = copy.deepcopy(self.generator_ab).requires_grad_(False)
+            self.generator_ba_ema = copy.deepcopy(self.generator_ba).requires_grad_(False)
 
         self.pool_a = ImagePool(pool_size, seed=seed)
         self.pool_b = ImagePool(pool_size, seed=seed + 1)
@@ -151,8 +165,28 @@ class TranslationModule(pl.LightningModule):
         """Translate ``image`` (in [-1, 1]) A->B (``a2b``) or B->A (``b2a``)."""
         if direction not in ("a2b", "b2a"):
             raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}.")
-        generator = self.generator_ab if direction == "a2b" else self.generator_ba
-        return generator(image)
+        return self.output_generators()[direction](image)
+
+    def output_generators(self) -> dict[str, nn.Module]:
+        """The generators whose translations are shown and returned: the averaged ones with EMA."""
+        if self.generator_ab_ema is not None and self.generator_ba_ema is not None:
+            return {"a2b": self.generator_ab_ema, "b2a": self.generator_ba_ema}
+        return {"a2b": self.generator_ab, "b2a": self.generator_ba}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """Move the averaged weights toward the live ones (a short warm-up: early weights fade fast)."""
+        if self.generator_ab_ema is None or self.generator_ba_ema is None:
+            return
+        decay = min(self.ema_decay, (1.0 + self.iteration) / (10.0 + self.iteration))
+        for live, average in (
+            (self.generator_ab, self.generator_ab_ema),
+            (self.generator_ba, self.generator_ba_ema),
+        ):
+            averaged = list(average.parameters())
+            torch._foreach_lerp_(averaged, [p.detach() for p in live.parameters()], 1.0 - decay)
+            for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
+                mine.copy_(theirs)
 
     # ------------------------------------------------------------------ speed options
     def setup(self, stage: str) -> None:
@@ -298,11 +332,12 @@ class TranslationModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     def _after_generator_step(self) -> None:
-        """Post-step hooks of the generators (U-GAT-IT: clip rho to [0, 1])."""
+        """Post-step hooks of the generators (U-GAT-IT: clip rho to [0, 1]), then the EMA update."""
         for generator in (self.generator_ab, self.generator_ba):
             hook = getattr(generator, "after_optimizer_step", None)
             if hook is not None:
                 hook()
+        self._update_ema()
 
     def _optimizer_step(self, optimizer: Any, loss: Tensor) -> bool:
         """Backward and step unless the loss is not finite on some rank (then all ranks skip)."""
@@ -361,8 +396,10 @@ class TranslationModule(pl.LightningModule):
     @torch.no_grad()
     def translate_all(self, real_a: Tensor, real_b: Tensor) -> dict[str, Tensor | None]:
         """Translations, reconstructions, identities and heatmaps for sample grids and validation."""
-        fake_b = self.generator_ab(real_a)
-        fake_a = self.generator_ba(real_b)
+        generators = self.output_generators()
+        g_ab, g_ba = generators["a2b"], generators["b2a"]
+        fake_b = g_ab(real_a)
+        fake_a = g_ba(real_b)
         return {
             "real_a": real_a,
             "real_b": real_b,
@@ -370,10 +407,10 @@ class TranslationModule(pl.LightningModule):
             "fake_a": fake_a.image,
             "heatmap_ab": fake_b.heatmap,
             "heatmap_ba": fake_a.heatmap,
-            "rec_a": self.generator_ba(fake_b.image).image,
-            "rec_b": self.generator_ab(fake_a.image).image,
-            "id_a": self.generator_ba(real_a).image,
-            "id_b": self.generator_ab(real_b).image,
+            "rec_a": g_ba(fake_b.image).image,
+            "rec_b": g_ab(fake_a.image).image,
+            "id_a": g_ba(real_a).image,
+            "id_b": g_ab(real_b).image,
         }
 
     @torch.no_grad()
@@ -381,10 +418,8 @@ class TranslationModule(pl.LightningModule):
         """Sample-grid rows per direction, every column from the same input image (as the official
         code's grids): input, identity (the other generator on it), translation, reconstruction."""
         rows = {}
-        paths = (
-            ("a2b", real_a, self.generator_ab, self.generator_ba),
-            ("b2a", real_b, self.generator_ba, self.generator_ab),
-        )
+        g = self.output_generators()
+        paths = (("a2b", real_a, g["a2b"], g["b2a"]), ("b2a", real_b, g["b2a"], g["a2b"]))
         for direction, real, forward, backward in paths:
             identity, fake = backward(real), forward(real)
             reconstruction = backward(fake.image)

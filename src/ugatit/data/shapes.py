@@ -23,10 +23,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ugatit.data.errors import DataError
+from ugatit.file_lock import exclusive
 
 MARKER = ".shapes-complete.json"
 SPLITS = ("trainA", "trainB", "testA", "testB")
-GENERATOR_VERSION = 2  # bump when the drawing changes: a data set of another version is redrawn
+GENERATOR_VERSION = 3  # bump when the drawing changes: a data set of another version is redrawn
 PAIRS: dict[str, tuple[str, str]] = {
     "round_rect": ("round", "rect"),
     "star_cross": ("star", "cross"),
@@ -41,11 +42,29 @@ SIZE_RANGE = (0.14, 0.30)  # the shape's largest half-extent, as a fraction of t
 Points = np.ndarray  # (N, 2) polygon vertices, centred on the shape's area centroid
 
 
+# Fill colours (RGB) shared by every kind; each image jitters one of them. A palette rather than
+# uniformly random colours: the generators' instance norms keep only the direction of the
+# shape/background contrast, not absolute colours, so with uniformly random colours no
+# translation (or reconstruction) can keep the input's colours (docs/quality.md).
+PALETTE = (
+    (200, 40, 40),  # red
+    (225, 120, 20),  # orange
+    (40, 140, 60),  # green
+    (20, 130, 150),  # teal
+    (40, 70, 200),  # blue
+    (130, 50, 170),  # purple
+    (70, 70, 70),  # dark grey
+)
+BACKGROUND_RANGE = (200, 250)  # pale backgrounds: each channel drawn from this range
+JITTER = 15  # grey levels added to each channel of the palette colour
+
+
 def colours(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """A fill and a background colour at least MIN_CONTRAST apart."""
-    background = rng.integers(0, 256, 3)
+    """A jittered palette fill on a pale background, at least MIN_CONTRAST apart."""
     while True:
-        fill = rng.integers(0, 256, 3)
+        background = rng.integers(BACKGROUND_RANGE[0], BACKGROUND_RANGE[1] + 1, 3)
+        base = np.array(PALETTE[rng.integers(len(PALETTE))])
+        fill = np.clip(base + rng.integers(-JITTER, JITTER + 1, 3), 0, 255)
         if np.linalg.norm(fill - background) >= MIN_CONTRAST:
             return tuple(int(v) for v in fill), tuple(int(v) for v in background)
 
@@ -207,6 +226,42 @@ def _is_ours(root: Path) -> bool:
     return all(entry.name in SPLITS or entry.name == MARKER for entry in root.iterdir())
 
 
+def _is_complete(root: Path, settings: dict) -> bool:
+    marker = root / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text()) == settings
+    except (OSError, ValueError):
+        return False
+
+
+def _generate_into(root: Path, settings: dict) -> None:
+    if root.exists() and not (root.is_dir() and _is_ours(root)):
+        raise DataError(
+            f"'{root}' exists but is not a complete shapes data set and holds other files, so it "
+            "is left alone. Delete it or point data.root at an empty or new folder; the shapes "
+            "data are generated there on first use."
+        )
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        _generate(
+            staging,
+            settings["pair"],
+            settings["image_size"],
+            settings["n_train"],
+            settings["n_test"],
+            settings["seed"],
+        )
+        (staging / MARKER).write_text(json.dumps(settings))
+        if root.exists():
+            shutil.rmtree(root)
+        staging.rename(root)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def ensure_shapes(
     root: Path,
     image_size: int = 64,
@@ -218,7 +273,8 @@ def ensure_shapes(
     """Generate a shapes pair into ``root`` unless a complete one with these settings is there.
 
     Files are written into a temporary sibling folder that is renamed into place, with the marker
-    written last, so an interrupted run leaves nothing that counts as complete.
+    written last, so an interrupted run leaves nothing that counts as complete; a lock file beside
+    the folder makes concurrent runs wait for one generation instead of replacing each other's.
     """
     check_pair(pair)
     root = Path(root)
@@ -230,28 +286,7 @@ def ensure_shapes(
         "n_test": n_test,
         "seed": seed,
     }
-    marker = root / MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == settings:
-                return root
-        except (OSError, ValueError):
-            pass
-    if root.exists() and not (root.is_dir() and _is_ours(root)):
-        raise DataError(
-            f"'{root}' exists but is not a complete shapes data set and holds other files, so it "
-            "is left alone. Delete it or point data.root at an empty or new folder; the shapes "
-            "data are generated there on first use."
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        _generate(staging, pair, image_size, n_train, n_test, seed)
-        (staging / MARKER).write_text(json.dumps(settings))
-        if root.exists():
-            shutil.rmtree(root)
-        staging.rename(root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    with exclusive(root.parent / f".{root.name}.lock"):
+        if not _is_complete(root, settings):
+            _generate_into(root, settings)
     return root

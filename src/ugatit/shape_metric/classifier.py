@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ugatit.data import shapes
+from ugatit.file_lock import exclusive
 from ugatit.data.dataset import to_tensor
 from ugatit.shape_metric import distractors
 from ugatit.shape_metric.foreground import soft_mask
@@ -169,32 +170,40 @@ def accuracy(model: ShapeClassifier) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ cache
+def _load(path: Path) -> ShapeClassifier | None:
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model = ShapeClassifier()
+        model.load_state_dict(saved["state_dict"])
+        return model.eval()
+    except Exception as error:  # a truncated or foreign file: train again, say so
+        log.warning("Shape classifier cache %s unreadable (%s); training a new one.", path, error)
+        return None
+
+
 def load_or_train(data_root: Path) -> ShapeClassifier:
-    """The cached classifier beside ``data_root``; trained and cached on first use."""
+    """The cached classifier beside ``data_root``; trained and cached on first use (once, when
+    several runs start together)."""
     path = cache_path(data_root)
-    if path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            model = ShapeClassifier()
-            model.load_state_dict(saved["state_dict"])
-            return model.eval()
-        except Exception as error:  # a truncated or foreign file: train again, say so
-            log.warning(
-                "Shape classifier cache %s unreadable (%s); training a new one.", path, error
-            )
-    tic = time.perf_counter()
-    model = train_classifier()
-    scores = accuracy(model)
-    log.info(
-        "Trained the shape classifier in %.0f s: accuracy %.3f on held-out real shapes, %.3f on "
-        "distractors; cached in %s",
-        time.perf_counter() - tic,
-        scores["real"],
-        scores["distractors"],
-        path,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save({"state_dict": model.state_dict(), "accuracy": scores, "version": VERSION}, partial)
-    partial.replace(path)
-    return model
+    with exclusive(path.with_name(f".{path.name}.lock")):
+        model = _load(path)
+        if model is not None:
+            return model
+        tic = time.perf_counter()
+        model = train_classifier()
+        scores = accuracy(model)
+        log.info(
+            "Trained the shape classifier in %.0f s: accuracy %.3f on held-out real shapes, %.3f "
+            "on distractors; cached in %s",
+            time.perf_counter() - tic,
+            scores["real"],
+            scores["distractors"],
+            path,
+        )
+        partial = path.with_name(f".{path.name}.partial")
+        state = {"state_dict": model.state_dict(), "accuracy": scores, "version": VERSION}
+        torch.save(state, partial)
+        partial.replace(path)
+        return model
