@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ugatit.augment import diff_augment, parse_policy
 from ugatit.checkpoint_models import non_network_targets, refusal
 from ugatit.config_checks import MODEL_RULES
 from ugatit.distributed import average_gradients, take_over_gradient_sync
@@ -70,6 +71,7 @@ class TranslationModule(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         ema_decay: float = 0.0,
+        diff_augment: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -89,6 +91,7 @@ class TranslationModule(pl.LightningModule):
                 "channels_last": channels_last,
                 "compile": compile,
                 "ema_decay": ema_decay,
+                "diff_augment": diff_augment,
             },
             logger=False,
         )
@@ -116,6 +119,9 @@ class TranslationModule(pl.LightningModule):
         if self.ema_decay > 0:
             self.generator_ab_ema = copy.deepcopy(self.generator_ab).requires_grad_(False)
             self.generator_ba_ema = copy.deepcopy(self.generator_ba).requires_grad_(False)
+
+        # DiffAugment of every discriminator input, real and fake, in both steps (off: ())
+        self.augment_policy = parse_policy(diff_augment)
 
         self.pool_a = ImagePool(pool_size, seed=seed)
         self.pool_b = ImagePool(pool_size, seed=seed + 1)
@@ -232,15 +238,17 @@ class TranslationModule(pl.LightningModule):
             fake_a, fake_b = fake_a.detach(), fake_b.detach()
         fake_a = self.pool_a.query(fake_a)
         fake_b = self.pool_b.query(fake_b)
-        d_a = discriminator_adv_loss(
-            self.discriminator_a(real_a), self.discriminator_a(fake_a), mode
-        )
-        d_b = discriminator_adv_loss(
-            self.discriminator_b(real_b), self.discriminator_b(fake_b), mode
-        )
+        d_a = discriminator_adv_loss(self._judge_a(real_a), self._judge_a(fake_a), mode)
+        d_b = discriminator_adv_loss(self._judge_b(real_b), self._judge_b(fake_b), mode)
         w = self.loss_settings
         total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
         return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
+
+    def _judge_a(self, images: Tensor) -> Any:
+        return self.discriminator_a(diff_augment(images, self.augment_policy))
+
+    def _judge_b(self, images: Tensor) -> Any:
+        return self.discriminator_b(diff_augment(images, self.augment_policy))
 
     def _generator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
@@ -252,8 +260,8 @@ class TranslationModule(pl.LightningModule):
         weighted: list[Tensor] = []
 
         if w.adv_weight > 0:
-            adv = generator_adv_loss(self.discriminator_a(fake_a.image), mode) + generator_adv_loss(
-                self.discriminator_b(fake_b.image), mode
+            adv = generator_adv_loss(self._judge_a(fake_a.image), mode) + generator_adv_loss(
+                self._judge_b(fake_b.image), mode
             )
             terms["g_adv"] = adv
             weighted.append(w.adv_weight * adv)
