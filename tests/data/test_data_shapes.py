@@ -25,7 +25,8 @@ def test_counts_sizes_and_determinism(tmp_path: Path) -> None:
     assert counts == {"trainA": 6, "trainB": 6, "testA": 3, "testB": 3}
     assert all(Image.open(p).size == (32, 32) for p in root.rglob("*.png"))
     assert (root / MARKER).is_file()
-    assert [p.name for p in root.parent.iterdir()] == ["shapes"]  # no staging folder left
+    # no staging folder left; the hidden lock file stays for the next run to take
+    assert sorted(p.name for p in root.parent.iterdir()) == [".shapes.lock", "shapes"]
 
     same = ensure_shapes(tmp_path / "two", image_size=32, n_train=6, n_test=3, seed=7)
     assert _contents(same) == _contents(root)
@@ -75,7 +76,8 @@ def test_interrupted_generation_is_redone(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(shapes, "draw_shape", failing_draw)
     with pytest.raises(KeyboardInterrupt):
         ensure_shapes(root, image_size=16, n_train=4, n_test=2)
-    assert list(tmp_path.iterdir()) == []  # the staging folder is removed
+    # the staging folder is removed (the hidden lock file is all that remains)
+    assert [p.name for p in tmp_path.iterdir()] == [".shapes.lock"]
 
     # A half-written folder from a killed process (no marker) is regenerated, not trusted.
     (root / "trainA").mkdir(parents=True)
@@ -113,7 +115,7 @@ def test_every_pair_generates_its_two_kinds(tmp_path: Path, pair: str) -> None:
 def test_another_pair_in_the_same_folder_is_redrawn_and_unknown_pairs_refused(tmp_path):
     root = ensure_shapes(tmp_path / "s", image_size=16, n_train=2, n_test=1, pair="round_rect")
     before = (root / "trainA" / "00000.png").read_bytes()
-    ensure_shapes(root, image_size=16, n_train=2, n_test=1, pair="ell_tee")
+    ensure_shapes(root, image_size=16, n_train=2, n_test=1, pair="hourglass_diamond")
     assert (root / "trainA" / "00000.png").read_bytes() != before
     with pytest.raises(DataError, match="data.pair='hearts' is not a built-in pair"):
         ensure_shapes(tmp_path / "t", pair="hearts")
@@ -123,3 +125,25 @@ def test_shapes_are_placed_by_their_centroid() -> None:
     for kind in shapes.KINDS:
         points = shapes.outline(np.random.default_rng(3), kind, 256)
         assert np.allclose(shapes.centroid(points), 0.0, atol=1e-6), kind
+
+
+def _generate_in_child(root: str, barrier) -> int:
+    barrier.wait()
+    ensure_shapes(Path(root), image_size=16, n_train=30, n_test=2)
+    return len(list((Path(root) / "trainA").iterdir()))
+
+
+def test_runs_started_together_generate_once_and_both_read_it(tmp_path: Path) -> None:
+    """Two processes (a multirun, two terminals) asking for the same data at once: before the
+    lock, the second replaced the folder while the first was reading it."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(2)
+    root = tmp_path / "shapes"
+    with context.Pool(2) as pool:
+        counts = pool.starmap(_generate_in_child, [(str(root), barrier)] * 2)
+    assert counts == [30, 30]
+    leftovers = [p.name for p in tmp_path.iterdir() if "partial" in p.name]
+    assert leftovers == []
+    assert (tmp_path / ".shapes.lock").exists()

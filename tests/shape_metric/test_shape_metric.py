@@ -38,7 +38,7 @@ def test_the_classifier_is_cached_beside_the_data_and_reloaded(shape_classifier,
     path = classifier_module.cache_path(shapes_dir / "shapes" / "star_cross")
     assert path.parent == shapes_dir / "shapes" and path.is_file()
     assert f"v{classifier_module.VERSION}" in path.name
-    again = classifier_module.load_or_train(shapes_dir / "shapes" / "ell_tee")
+    again = classifier_module.load_or_train(shapes_dir / "shapes" / "hourglass_diamond")
     for p, q in zip(
         again.state_dict().values(), shape_classifier.state_dict().values(), strict=True
     ):

@@ -7,7 +7,11 @@ small enough to train on a CPU in minutes. Shapes are placed by their area centr
 translation keeps the centroid where it was (what the shape metric measures).
 
 Pairs (``data.pair``): ``round_rect`` (circles/ellipses -> squares/rectangles, the default),
-``star_cross`` (five-pointed stars -> plus-shaped crosses) and ``ell_tee`` (L-shapes -> T-shapes).
+``star_cross`` (five-pointed stars -> plus-shaped crosses) and ``hourglass_diamond`` (hourglasses ->
+diamonds: where one is widest the other is narrowest). Every kind is symmetric about its centre,
+so "where the shape is" (its centroid) has one meaning for both kinds of a pair; with L- and
+T-shapes (the first third pair) the generators kept the stem and moved the centroid by 0.18 of
+the side (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from ugatit.file_lock import exclusive
 
 MARKER = ".shapes-complete.json"
 SPLITS = ("trainA", "trainB", "testA", "testB")
-GENERATOR_VERSION = 4  # bump when the drawing changes: a data set of another version is redrawn
+GENERATOR_VERSION = 5  # bump when the drawing changes: a data set of another version is redrawn
 PAIRS: dict[str, tuple[str, str]] = {
     "round_rect": ("round", "rect"),
     "star_cross": ("star", "cross"),
-    "ell_tee": ("ell", "tee"),
+    "hourglass_diamond": ("hourglass", "diamond"),
 }
 DEFAULT_PAIR = "round_rect"
 SUPERSAMPLE = 4  # draw large, then shrink: smooth edges
@@ -114,29 +118,22 @@ def _cross(rng: np.random.Generator, r: float) -> Points:
     return _rotate(cross, _tilt(rng))
 
 
-def _bars(rng: np.random.Generator, r: float) -> tuple[float, float, float]:
-    """Half-width, half-height and bar thickness shared by the L and T kinds."""
-    half_width = r * rng.uniform(0.65, 0.9)
-    thickness = 2 * half_width * rng.uniform(0.3, 0.38)
-    return half_width, r, thickness
-
-
-def _ell(rng: np.random.Generator, r: float) -> Points:
-    hx, hy, t = _bars(rng, r)
-    ell = np.array(
-        [[-hx, -hy], [-hx + t, -hy], [-hx + t, hy - t], [hx, hy - t], [hx, hy], [-hx, hy]]
-    )
-    return _rotate(ell, _tilt(rng))
-
-
-def _tee(rng: np.random.Generator, r: float) -> Points:
-    hx, hy, t = _bars(rng, r)
-    s = t / 2
-    tee = np.array(
-        [[-hx, -hy], [hx, -hy], [hx, -hy + t], [s, -hy + t], [s, hy], [-s, hy], [-s, -hy + t],
-         [-hx, -hy + t]]
+def _hourglass(rng: np.random.Generator, r: float) -> Points:
+    """Two triangles meeting tip to tip: wide at the top and bottom, narrow at the waist."""
+    half_width = r * rng.uniform(0.6, 0.85)
+    waist = half_width * rng.uniform(0.12, 0.22)
+    hourglass = np.array(
+        [[-half_width, -r], [half_width, -r], [waist, 0.0], [half_width, r], [-half_width, r],
+         [-waist, 0.0]]
     )  # fmt: skip
-    return _rotate(tee, _tilt(rng))
+    return _rotate(hourglass, _tilt(rng))
+
+
+def _diamond(rng: np.random.Generator, r: float) -> Points:
+    """A rhombus standing on a corner, taller than wide (never a square turned 45 degrees)."""
+    half_width = r * rng.uniform(0.6, 0.85)
+    diamond = np.array([[0.0, -r], [half_width, 0.0], [0.0, r], [-half_width, 0.0]])
+    return _rotate(diamond, _tilt(rng))
 
 
 KINDS: dict[str, Callable[[np.random.Generator, float], Points]] = {
@@ -144,8 +141,8 @@ KINDS: dict[str, Callable[[np.random.Generator, float], Points]] = {
     "rect": _rect,
     "star": _star,
     "cross": _cross,
-    "ell": _ell,
-    "tee": _tee,
+    "hourglass": _hourglass,
+    "diamond": _diamond,
 }
 
 

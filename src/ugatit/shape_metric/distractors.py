@@ -108,7 +108,7 @@ def half_shape(rng: np.random.Generator, image_size: int) -> Image.Image:
     """A built-in kind cut diagonally near its centre (a half-finished translation).
 
     The cut runs 30-60 degrees off the image axes and keeps 30-70 % of the area, so the piece is
-    never itself a rectangle, L or T.
+    never itself a built-in kind.
     """
     canvas = _canvas(image_size)
     while True:
