@@ -58,3 +58,25 @@ def test_quick_start_then_eval_then_translate_as_the_readme_writes_them(tmp_path
     outputs = list((tmp_path / "translated").glob("*.png"))
     inputs = list((tmp_path / "data" / "shapes" / "round_rect" / "testA").glob("*.png"))
     assert len(outputs) == len(inputs) > 0
+
+
+def test_own_data_command_trains_on_a_folder_as_written(tmp_path):
+    """The README's command for a folder of 64-px images (its ROOT replaced by a small one)."""
+    from ugatit.data.shapes import ensure_shapes
+
+    root = ensure_shapes(tmp_path / "mine", image_size=64, n_train=4, n_test=2)
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        lines = [line for line in block.splitlines() if "model=ugatit_small data=folder" in line]
+        if lines:
+            command = shlex.split(lines[0].split("#")[0])
+            break
+    else:
+        raise AssertionError("no data=folder command in README.md")
+    assert "data.root=/path/to/ROOT" in command
+    command = [f"data.root={root}" if p == "data.root=/path/to/ROOT" else p for p in command]
+    train = run(command + TINY + ["data.val_samples=2"], tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "crop_size: 64" in config and "ngf: 8" in config and "ema_decay: 0.99" in config
