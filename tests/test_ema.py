@@ -4,9 +4,10 @@ every translation the module returns, saved and restored with the checkpoint."""
 import copy
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
-from helpers import fit, tiny_module
+from helpers import FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.translation import load_checkpoint
 
@@ -72,3 +73,56 @@ def test_average_is_saved_and_loaded_for_translation(tmp_path):
 def test_bad_decay_is_refused_with_the_key(decay):
     with pytest.raises(ConfigError, match="model.ema_decay"):
         tiny_module(ema_decay=decay)
+
+
+def _fit_from(module, ckpt_path, **options):
+    trainer = pl.Trainer(
+        **options,
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+    trainer.fit(module, datamodule=FixedPairsDataModule(), ckpt_path=str(ckpt_path))
+
+
+def test_checkpoint_without_average_continues_with_one_and_back(tmp_path):
+    """ckpt_path from a run without EMA into a config with it: the average starts from the
+    checkpoint's generators; the other way round it is dropped."""
+    # the schedules run to 10 iterations (a finished schedule leaves the learning rate at 0);
+    # max_steps counts both optimizer steps: 4 = two iterations
+    plain = tiny_module(schedule={"max_iterations": 10})
+    trainer = fit(plain, max_steps=4)
+    path = tmp_path / "plain.ckpt"
+    trainer.save_checkpoint(path)
+
+    averaged = tiny_module(ema_decay=0.9, schedule={"max_iterations": 10})
+    _fit_from(averaged, path, max_steps=6)
+    assert averaged.iteration == 3
+    # one EMA update (iteration 2 -> 3) from the loaded live weights toward the new ones
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            averaged.generator_ab_ema.parameters(), plain.generator_ab.parameters(), strict=True
+        )
+    )
+
+    checkpoint = torch.load(path, weights_only=True)
+    fresh = tiny_module(ema_decay=0.9)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"])
+    for a, b in zip(
+        fresh.generator_ba_ema.parameters(), plain.generator_ba.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+
+    path_avg = tmp_path / "avg.ckpt"
+    fit_trainer = fit(tiny_module(ema_decay=0.9, schedule={"max_iterations": 1}))
+    fit_trainer.save_checkpoint(path_avg)
+    without = tiny_module(schedule={"max_iterations": 2})
+    _fit_from(without, path_avg)
+    assert without.iteration == 2 and without.generator_ab_ema is None

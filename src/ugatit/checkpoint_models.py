@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import hydra
@@ -151,6 +151,35 @@ def _differences(network: str, saved: Mapping[str, Any], built: Mapping[str, Any
 
 
 # ============================================================================ fit
+AVERAGE_SUFFIX = "_ema"  # generator_ab_ema.* holds the weight average of generator_ab.*
+
+
+def align_average_weights(saved: dict[str, Any], own_keys: Iterable[str]) -> str | None:
+    """Make a checkpoint's weights fit a model that keeps (or does not keep) a weight average.
+
+    A checkpoint trained without ``model.ema_decay`` continued with it: the average starts from
+    the checkpoint's live generator weights. The other way round the average is dropped. Returns
+    what was done, in words, or None.
+    """
+    own = set(own_keys)
+    added, dropped = 0, 0
+    for key in own - set(saved):
+        network, _, rest = key.partition(".")
+        live = f"{network.removesuffix(AVERAGE_SUFFIX)}.{rest}"
+        if network.endswith(AVERAGE_SUFFIX) and live in saved:
+            saved[key] = saved[live].clone()
+            added += 1
+    for key in set(saved) - own:
+        if key.partition(".")[0].endswith(AVERAGE_SUFFIX):
+            del saved[key]
+            dropped += 1
+    if added:
+        return "the checkpoint has no weight average: it starts from the checkpoint's generators"
+    if dropped:
+        return "the checkpoint's weight average is not used (model.ema_decay is 0 here)"
+    return None
+
+
 def _shape_mismatches(saved: Mapping[str, Any], own: Mapping[str, Any]) -> list[str]:
     problems = [
         f"{name} is {tuple(saved[name].shape)} in the checkpoint but {tuple(own[name].shape)} here"
@@ -175,6 +204,9 @@ def check_weights_fit(checkpoint: Mapping[str, Any], module: nn.Module, label: s
         network: (effective(saved_hp.get(network) or {}), effective(built_hp.get(network) or {}))
         for network in NETWORKS
     }
+    note = align_average_weights(checkpoint["state_dict"], module.state_dict().keys())
+    if note:
+        log.info("%s: %s.", label, note)
     problems = _shape_mismatches(checkpoint["state_dict"], module.state_dict())
     if not problems:
         differences = [d for n, (s, b) in configs.items() for d in _differences(n, s, b)]

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ugatit.augment import diff_augment, parse_policy
-from ugatit.checkpoint_models import non_network_targets, refusal
+from ugatit.checkpoint_models import align_average_weights, non_network_targets, refusal
 from ugatit.config_checks import MODEL_RULES
 from ugatit.distributed import average_gradients, take_over_gradient_sync
 from ugatit.errors import ConfigError, UserError
@@ -446,6 +446,9 @@ class TranslationModule(pl.LightningModule):
         checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # runs before Lightning loads the weights: a checkpoint with or without a weight average
+        # fits a run without or with one
+        align_average_weights(checkpoint["state_dict"], self.state_dict().keys())
         self.iteration = int(checkpoint.get("iteration", 0))
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
         pools = checkpoint.get("image_pools")
