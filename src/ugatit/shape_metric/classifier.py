@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ugatit.data import shapes
-from ugatit.file_lock import exclusive
 from ugatit.data.dataset import to_tensor
+from ugatit.file_lock import exclusive
 from ugatit.shape_metric import distractors
 from ugatit.shape_metric.foreground import soft_mask
 
