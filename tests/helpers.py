@@ -75,6 +75,7 @@ def tiny_module(**overrides: Any) -> TranslationModule:
 def fit(
     module: pl.LightningModule,
     datamodule: pl.LightningDataModule | None = None,
+    ckpt_path: str | Path | None = None,
     **trainer_kwargs: Any,
 ) -> pl.Trainer:
     options = {
@@ -89,7 +90,11 @@ def fit(
         **trainer_kwargs,
     }
     trainer = pl.Trainer(**options)
-    trainer.fit(module, datamodule=datamodule or FixedPairsDataModule())
+    trainer.fit(
+        module,
+        datamodule=datamodule or FixedPairsDataModule(),
+        ckpt_path=None if ckpt_path is None else str(ckpt_path),
+    )
     return trainer
 
 

@@ -4,10 +4,9 @@ every translation the module returns, saved and restored with the checkpoint."""
 import copy
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
-from helpers import FixedPairsDataModule, fit, tiny_module
+from helpers import fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.translation import load_checkpoint
 
@@ -75,21 +74,6 @@ def test_bad_decay_is_refused_with_the_key(decay):
         tiny_module(ema_decay=decay)
 
 
-def _fit_from(module, ckpt_path, **options):
-    trainer = pl.Trainer(
-        **options,
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-    )
-    trainer.fit(module, datamodule=FixedPairsDataModule(), ckpt_path=str(ckpt_path))
-
-
 def test_checkpoint_without_average_continues_with_one_and_back(tmp_path):
     """ckpt_path from a run without EMA into a config with it: the average starts from the
     checkpoint's generators; the other way round it is dropped."""
@@ -101,7 +85,7 @@ def test_checkpoint_without_average_continues_with_one_and_back(tmp_path):
     trainer.save_checkpoint(path)
 
     averaged = tiny_module(ema_decay=0.9, schedule={"max_iterations": 10})
-    _fit_from(averaged, path, max_steps=6)
+    fit(averaged, ckpt_path=path, max_steps=6)
     assert averaged.iteration == 3
     # one EMA update (iteration 2 -> 3) from the loaded live weights toward the new ones
     assert any(
@@ -124,5 +108,5 @@ def test_checkpoint_without_average_continues_with_one_and_back(tmp_path):
     fit_trainer = fit(tiny_module(ema_decay=0.9, schedule={"max_iterations": 1}))
     fit_trainer.save_checkpoint(path_avg)
     without = tiny_module(schedule={"max_iterations": 2})
-    _fit_from(without, path_avg)
+    fit(without, ckpt_path=path_avg)
     assert without.iteration == 2 and without.generator_ab_ema is None

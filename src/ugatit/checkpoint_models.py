@@ -204,10 +204,11 @@ def check_weights_fit(checkpoint: Mapping[str, Any], module: nn.Module, label: s
         network: (effective(saved_hp.get(network) or {}), effective(built_hp.get(network) or {}))
         for network in NETWORKS
     }
-    note = align_average_weights(checkpoint["state_dict"], module.state_dict().keys())
+    own = module.state_dict()
+    note = align_average_weights(checkpoint["state_dict"], own.keys())
     if note:
         log.info("%s: %s.", label, note)
-    problems = _shape_mismatches(checkpoint["state_dict"], module.state_dict())
+    problems = _shape_mismatches(checkpoint["state_dict"], own)
     if not problems:
         differences = [d for n, (s, b) in configs.items() for d in _differences(n, s, b)]
         if differences:

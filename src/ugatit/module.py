@@ -238,17 +238,16 @@ class TranslationModule(pl.LightningModule):
             fake_a, fake_b = fake_a.detach(), fake_b.detach()
         fake_a = self.pool_a.query(fake_a)
         fake_b = self.pool_b.query(fake_b)
-        d_a = discriminator_adv_loss(self._judge_a(real_a), self._judge_a(fake_a), mode)
-        d_b = discriminator_adv_loss(self._judge_b(real_b), self._judge_b(fake_b), mode)
+        net_a, net_b = self.discriminator_a, self.discriminator_b
+        d_a = discriminator_adv_loss(self._judge(net_a, real_a), self._judge(net_a, fake_a), mode)
+        d_b = discriminator_adv_loss(self._judge(net_b, real_b), self._judge(net_b, fake_b), mode)
         w = self.loss_settings
         total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
         return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
 
-    def _judge_a(self, images: Tensor) -> Any:
-        return self.discriminator_a(diff_augment(images, self.augment_policy))
-
-    def _judge_b(self, images: Tensor) -> Any:
-        return self.discriminator_b(diff_augment(images, self.augment_policy))
+    def _judge(self, discriminator: nn.Module, images: Tensor) -> Any:
+        """The discriminator on ``images``, through DiffAugment when it is on."""
+        return discriminator(diff_augment(images, self.augment_policy))
 
     def _generator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
@@ -260,9 +259,9 @@ class TranslationModule(pl.LightningModule):
         weighted: list[Tensor] = []
 
         if w.adv_weight > 0:
-            adv = generator_adv_loss(self._judge_a(fake_a.image), mode) + generator_adv_loss(
-                self._judge_b(fake_b.image), mode
-            )
+            adv = generator_adv_loss(
+                self._judge(self.discriminator_a, fake_a.image), mode
+            ) + generator_adv_loss(self._judge(self.discriminator_b, fake_b.image), mode)
             terms["g_adv"] = adv
             weighted.append(w.adv_weight * adv)
 
