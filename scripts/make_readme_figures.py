@@ -23,10 +23,10 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import to_pil_image
 
-from ugatit import notebook_utils as nu
+from ugatit.analysis import notebook as nu
 from ugatit.entry import run_guarded
 from ugatit.errors import UserError
-from ugatit.translation import load_checkpoint
+from ugatit.inference.translation import load_checkpoint
 from ugatit.visualize import sample_grid
 
 log = logging.getLogger("make_readme_figures")
@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def train_quick_start(root: Path, iterations: int | None) -> Path:
     """Train ``python src/train.py``'s quick start into a fresh run folder; its last.ckpt."""
-    from ugatit.pipeline import train  # imported here: drawing alone does not need Lightning
+    from ugatit.training.pipeline import (
+        train,  # imported here: drawing alone does not need Lightning
+    )
 
     run_dir = nu.default_run_dir(root, task="figures")
     overrides = ["callbacks.rich_progress_bar=null"]

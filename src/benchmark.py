@@ -1,7 +1,7 @@
 """Time training steps: `python src/benchmark.py [model=...] [trainer=gpu] [benchmark.iterations=N]`.
 
 Prints one JSON line: speed and peak memory of the project's training step and of the official
-code's ordering, and their ratios (see ugatit.benchmark).
+code's ordering, and their ratios (see ugatit.tools.benchmark).
 """
 
 import os
@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
-from ugatit.benchmark import run_benchmark  # noqa: E402
 from ugatit.entry import run_guarded  # noqa: E402
+from ugatit.tools.benchmark import run_benchmark  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")

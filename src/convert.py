@@ -4,7 +4,7 @@
     python src/convert.py cyclegan [--a2b FILE] [--b2a FILE] OUTPUT
 
 INPUT is a U-GAT-IT PyTorch-port ``save()`` file; --a2b/--b2a are official CycleGAN generators
-(latest_net_G_A.pth is A->B, latest_net_G_B.pth is B->A). The logic lives in ugatit.convert.
+(latest_net_G_A.pth is A->B, latest_net_G_B.pth is B->A). The logic lives in ugatit.tools.convert.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ugatit.convert import convert_cyclegan, convert_ugatit, describe
 from ugatit.errors import UserError
+from ugatit.tools.convert import convert_cyclegan, convert_ugatit, describe
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
 from ugatit.entry import run_guarded  # noqa: E402
-from ugatit.translation import translate  # noqa: E402
+from ugatit.inference.translation import translate  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="translate")

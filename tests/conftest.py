@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-# tests/helpers.py is imported as a plain module by the tests.
+# tests/helpers/ is imported as a plain package by the tests (from helpers import ...).
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -32,6 +32,6 @@ def one_thread():
 def shape_classifier(shapes_dir):
     """The shape metric's classifier, trained once per session (about 35 s alone) and cached
     where runs on ``shapes_dir`` look for it."""
-    from ugatit.shape_metric.classifier import load_or_train
+    from ugatit.evaluation.shape_metric.classifier import load_or_train
 
     return load_or_train(shapes_dir / "shapes" / "round_rect")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from helpers import CONF, FAST, compose_train
-from ugatit.pipeline import train
+from ugatit.training.pipeline import train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 ABLATIONS = [name for name in EXPERIMENTS if name.startswith("ablation_")]

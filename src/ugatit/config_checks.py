@@ -289,7 +289,7 @@ def check_accelerator(cfg: Any) -> None:
 
 
 def check_train_config(cfg: Any) -> None:
-    """Every check of a training run's composed config; :func:`ugatit.pipeline.build` runs it
+    """Every check of a training run's composed config; :func:`ugatit.training.pipeline.build` runs it
     first, so a bad value stops the run before data, networks or folders are made."""
     check_config(cfg, TRAIN_RULES)
     check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"))

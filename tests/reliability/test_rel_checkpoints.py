@@ -18,21 +18,21 @@ import pytest
 import torch
 from PIL import Image
 
-import ugatit.checkpoint_files as checkpoint_files
+import ugatit.checkpoints.files as checkpoint_files
 from helpers import FAST, ROOT, TINY_CYCLEGAN, compose_config, compose_train, fit, tiny_module
-from ugatit.checkpoint_files import (
+from ugatit.checkpoints.files import (
     AtomicCheckpointIO,
     CheckpointError,
     CheckpointWriteError,
     remove_unfinished_writes,
 )
-from ugatit.convert import ConversionError, checkpoint_dict, convert_cyclegan, convert_ugatit
 from ugatit.errors import UserError
-from ugatit.evaluation import evaluate
-from ugatit.module import TranslationModule
-from ugatit.pipeline import build, train
-from ugatit.resume import choose_checkpoint
-from ugatit.translation import load_checkpoint, translate
+from ugatit.evaluation.evaluate import evaluate
+from ugatit.inference.translation import load_checkpoint, translate
+from ugatit.tools.convert import ConversionError, checkpoint_dict, convert_cyclegan, convert_ugatit
+from ugatit.training.cycle import TranslationModule
+from ugatit.training.pipeline import build, train
+from ugatit.training.resume import choose_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -139,7 +139,7 @@ def test_convert_refuses_a_payload_checkpoint(tmp_path, payload):
 def test_the_notebook_loader_refuses_a_payload_checkpoint(payload):
     cells = json.loads((ROOT / "notebooks" / "explore.ipynb").read_text())["cells"]
     source = "".join("".join(cell["source"]) for cell in cells)
-    assert "from ugatit.translation import load_checkpoint" in source
+    assert "from ugatit.inference.translation import load_checkpoint" in source
     assert "torch.load" not in source
     path, _ = payload
     with pytest.raises(CheckpointError, match=REFUSED):
@@ -169,9 +169,9 @@ KILLED_RUN = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    import ugatit.checkpoint_files as checkpoint_files
+    import ugatit.checkpoints.files as checkpoint_files
     from helpers import compose_train
-    from ugatit.pipeline import train
+    from ugatit.training.pipeline import train
 
     run, data, started = Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
     real_write, files = checkpoint_files._write_chunk, []
@@ -219,7 +219,7 @@ def test_a_kill_during_a_save_keeps_the_previous_last_ckpt(tmp_path, shapes_dir,
     assert iteration_of(folder / "last.ckpt") == 1  # the previous one, whole
 
     cfg = compose_train(run, shapes_dir, [*every_iteration, "model.schedule.max_iterations=2"])
-    with caplog.at_level(logging.WARNING, logger="ugatit.checkpoint_files"):
+    with caplog.at_level(logging.WARNING, logger="ugatit.checkpoints.files"):
         train(cfg)  # the next start in that folder
     assert "Removed 1 unfinished checkpoint file(s)" in caplog.text
     assert partial_files(folder) == []
@@ -259,7 +259,7 @@ def test_every_trainer_of_a_run_writes_atomically(tmp_path, shapes_dir, trainer)
 
 
 def test_a_trainer_built_elsewhere_gets_atomic_writes_from_the_callback(tmp_path):
-    from ugatit.callbacks import IterationCheckpoint
+    from ugatit.training.callbacks import IterationCheckpoint
 
     stale = tmp_path / ".last.ckpt.partial-x1y2"
     stale.write_bytes(b"half")
@@ -283,7 +283,7 @@ def test_a_broken_last_ckpt_falls_back_to_the_newest_complete_checkpoint(
     newest.write_bytes(newest.read_bytes()[:1000])  # broken too: the one before is used
     (folder / "last.ckpt").write_bytes(b"")
     cfg = compose_train(run, shapes_dir, [*TINY, *periodic, "model.schedule.max_iterations=3"])
-    with caplog.at_level(logging.WARNING, logger="ugatit.resume"):
+    with caplog.at_level(logging.WARNING, logger="ugatit.training.resume"):
         metrics = train(cfg)
     assert f"{folder / 'last.ckpt'} cannot be resumed" in caplog.text and "is empty" in caplog.text
     assert f"Resuming {folder / 'iter_0000001.ckpt'}, the newest complete" in caplog.text

@@ -16,7 +16,7 @@ import torch
 from helpers import compose_config, compose_train, tiny_module
 from ugatit.config_checks import check_train_config
 from ugatit.errors import ConfigError
-from ugatit.pipeline import build
+from ugatit.training.pipeline import build
 
 
 @pytest.fixture
@@ -122,8 +122,8 @@ def test_rel_the_shipped_configs_pass_the_checks(tmp_path, monkeypatch):
 
 def test_rel_translate_and_eval_check_their_own_keys_first(tmp_path):
     """A bad option stops them before the (missing) checkpoint is even looked at."""
-    from ugatit.evaluation import evaluate
-    from ugatit.translation import translate
+    from ugatit.evaluation.evaluate import evaluate
+    from ugatit.inference.translation import translate
 
     missing = f"ckpt_path={tmp_path}/none.ckpt"
     cfg = compose_config("translate", tmp_path, tmp_path, [missing, "input=x", "batch_size=abc"])

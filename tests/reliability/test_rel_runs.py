@@ -15,7 +15,7 @@ import torch
 from omegaconf import open_dict
 
 from helpers import FAST, ROOT, compose_train
-from ugatit.pipeline import train
+from ugatit.training.pipeline import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

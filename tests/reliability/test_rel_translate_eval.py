@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from helpers import compose_config, tiny_module
-from ugatit import translation
 from ugatit.data.datamodule import UnpairedDataModule
-from ugatit.evaluation import FID_MIN_IMAGES, evaluate, evaluate_checkpoint, write_reports
-from ugatit.inception_weights import InceptionWeightsError, inception_weights_path
-from ugatit.translation import DIRECTIONS, LoadedModel, TranslationError, translate_files
+from ugatit.evaluation.evaluate import FID_MIN_IMAGES, evaluate, evaluate_checkpoint, write_reports
+from ugatit.evaluation.inception_weights import InceptionWeightsError, inception_weights_path
+from ugatit.inference import translation
+from ugatit.inference.translation import DIRECTIONS, LoadedModel, TranslationError, translate_files
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -104,7 +104,7 @@ def test_rel_translate_names_the_files_it_leaves_out(loaded, tmp_path, caplog):
     (inputs / "notes.txt").write_text("not an image")
     (inputs / "sub" / "clip.mp4").write_bytes(b"\x00" * 8)
     (inputs / ".DS_Store").write_bytes(b"\x00")  # hidden: skipped without a word, as before
-    with caplog.at_level(logging.WARNING, logger="ugatit.translation"):
+    with caplog.at_level(logging.WARNING, logger="ugatit.inference.translation"):
         written = translate_files(loaded, inputs, out, "a2b")
     assert out / "d.png" in written and len(written) == 3
     left = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Leaving out")]
@@ -131,7 +131,7 @@ def test_rel_folder_eval_warns_on_few_images_and_one_kid_subset(weights, tmp_pat
         "kid_subset_size=2",
         "device=cpu",
     ]
-    with caplog.at_level(logging.WARNING, logger="ugatit.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="ugatit.evaluation.evaluate"):
         evaluate(compose_config("eval", tmp_path / "run", tmp_path, overrides))
     table = (tmp_path / "run" / "metrics.md").read_text()
     assert "+- n/a (1 subset) | 4 / 4 | 2 |" in table and "+- 0.00" not in table

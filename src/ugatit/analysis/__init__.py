@@ -1,0 +1,1 @@
+"""Helpers for the notebook and the README figures: finding runs, inspecting networks, plots."""

@@ -1,0 +1,1 @@
+"""Tools around the models: import of official checkpoints, the training-speed benchmark."""

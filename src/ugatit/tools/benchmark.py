@@ -1,0 +1,398 @@
+"""Training-speed benchmark: the project's training step against the official code's ordering.
+
+The official U-GAT-IT PyTorch code runs both generators once for the discriminator step without
+detaching the fakes (so the D loss back-propagates through the generators, whose gradients are
+then thrown away) and runs them again for the generator step. :class:`TranslationModule` generates
+once, detaches for the D step and reuses the fakes for the G step. Both are mathematically the same
+training, so the benchmark times them through the same Lightning Trainer, on the same data, with
+the same seed, and reports speed and peak memory of each.
+
+Each variant runs in a fresh Python process: a process's peak resident memory (VmHWM) cannot be
+attributed to one of two runs sharing it, and a fresh process also keeps allocator caches, cuDNN
+autotuning and warm-up effects of one variant away from the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ugatit.errors import ConfigError, UserError
+from ugatit.training.cycle import TranslationModule
+
+DATA_KINDS: tuple[str, ...] = ("random", "builtin")
+VARIANTS: tuple[str, ...] = ("ours", "reference")
+_MB = 2**20
+
+
+class BenchmarkError(UserError):
+    """A benchmark run that failed (out of memory, bad model config): its output names why."""
+
+
+# ---------------------------------------------------------------------------------- the reference
+class ReferenceOrderModule(TranslationModule):
+    """The same networks, losses and weights, in the official code's order: the D step runs the
+    generators and keeps their graph (fakes not detached), the G step runs them again.
+
+    Optimizer steps go through the module's own ``_optimizer_step`` (same zero_grad, non-finite
+    check and step), so the two variants differ in the ordering alone. Single device only (no
+    DDP gradient hand-over). Kept for benchmarking and for checking that both orderings train
+    identically; train with :class:`TranslationModule`, which gets the same result with less work.
+    """
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        real_a, real_b = self._prepare_input(batch["a"]), self._prepare_input(batch["b"])
+        opt_g, opt_d = self.optimizers()
+
+        # D step. The D loss back-propagates into the generators too, as in the official code;
+        # those gradients are discarded by the G step's zero_grad. A configured image pool
+        # detaches as CycleGAN's code does; without one (U-GAT-IT) the fakes keep their graph.
+        fake_b = self.generator_ab(real_a).image
+        fake_a = self.generator_ba(real_b).image
+        d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
+        d_finite = self._optimizer_step(opt_d, d_loss)
+
+        # G step: the generators run again (same weights, so the same fakes).
+        fake_b_out = self.generator_ab(real_a)
+        fake_a_out = self.generator_ba(real_b)
+        g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
+        g_finite = self._optimizer_step(opt_g, g_loss)
+        self._after_generator_step()
+        self._finish_iteration(opt_g, opt_d, {**g_terms, **d_terms}, d_finite and g_finite)
+
+
+# ---------------------------------------------------------------------------------- settings, data
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings:
+    """The ``benchmark`` section of conf/benchmark.yaml."""
+
+    iterations: int = 20
+    warmup: int = 3
+    data: str = "random"
+    batch_size: int | None = None  # None: the data config's batch size
+    threads: int | None = None  # CPU threads (torch.set_num_threads); None: PyTorch's default
+
+    def __post_init__(self) -> None:
+        def integer(name: str, minimum: int, allow_none: bool = False) -> None:
+            value = getattr(self, name)
+            if allow_none and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(
+                    f"benchmark.{name}={value!r} is invalid: it must be an integer >= {minimum}"
+                    + (" (or null)." if allow_none else ".")
+                )
+
+        integer("iterations", 1)
+        integer("warmup", 0)
+        integer("batch_size", 1, allow_none=True)
+        integer("threads", 1, allow_none=True)
+        if self.data not in DATA_KINDS:
+            raise ConfigError(
+                f"benchmark.data={self.data!r} is invalid: choose 'random' (random tensors of the "
+                "data's crop size) or 'builtin' (the configured data set)."
+            )
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None) -> BenchmarkSettings:
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown key(s) {unknown} in benchmark; valid keys: {sorted(known)}."
+            )
+        return cls(**values)
+
+
+class RandomPairs(Dataset):
+    """Uniform random A/B images in [-1, 1]; image ``i`` is the same in every process."""
+
+    def __init__(self, length: int, size: int, seed: int) -> None:
+        self.length, self.size, self.seed = length, size, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        a, b = torch.rand(2, 3, self.size, self.size, generator=generator) * 2 - 1
+        return {"a": a, "b": b}
+
+
+class RandomPairsDataModule(pl.LightningDataModule):
+    """Training batches only: the benchmark times training steps, nothing else."""
+
+    def __init__(self, batches: int, size: int, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.dataset = RandomPairs(batches * batch_size, size, seed)
+        self.batch_size = batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False)
+
+
+# ---------------------------------------------------------------------------------- measuring
+def _proc_status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (Linux) in MiB; None where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024  # reported in kB
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> None:
+    """Lower VmHWM to the current RSS (Linux >= 4.0) so import-time peaks do not count."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class IterationTimer(pl.Callback):
+    """Times iterations ``warmup + 1`` to ``warmup + iterations`` (perf_counter, device synced)
+    and, on a GPU, the peak memory allocated during them."""
+
+    def __init__(self, warmup: int, iterations: int) -> None:
+        self.warmup, self.iterations = warmup, iterations
+        self.start: float | None = None
+        self.seconds: float | None = None
+        self.gpu_peak_mb: float | None = None
+        self.device: torch.device | None = None  # read during training: fit ends on the CPU
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.iteration == self.warmup and self.start is None:
+            self.device = pl_module.device
+            _synchronize(pl_module.device)
+            if pl_module.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(pl_module.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is not None and pl_module.iteration == self.warmup + self.iterations:
+            _synchronize(pl_module.device)
+            self.seconds = time.perf_counter() - self.start
+            if pl_module.device.type == "cuda":
+                self.gpu_peak_mb = torch.cuda.max_memory_allocated(pl_module.device) / _MB
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """Train ``variant`` for warm-up + timed iterations in this process; speed and memory.
+
+    ``spec`` holds the resolved ``model``, ``data`` and ``trainer`` configs, ``seed`` and the
+    ``benchmark`` settings. Run it in a fresh process (see the module docstring).
+    """
+    if variant not in VARIANTS:
+        raise ConfigError(f"Unknown benchmark variant {variant!r}; choose one of {VARIANTS}.")
+    settings = BenchmarkSettings.from_config(spec["benchmark"])
+    seed = int(spec["seed"])
+    _reset_peak_rss()
+    rss_before = _proc_status_mb("VmRSS")
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    pl.seed_everything(seed, workers=True)
+    data = dict(spec["data"])
+    batch_size = settings.batch_size or int(data.get("batch_size") or 1)
+    total = settings.warmup + settings.iterations
+    if settings.data == "random":
+        datamodule = RandomPairsDataModule(total + 1, int(data["crop_size"]), batch_size, seed)
+    else:
+        datamodule = hydra.utils.instantiate({**data, "batch_size": batch_size})
+
+    model = {k: v for k, v in spec["model"].items() if not k.startswith("_")}
+    model["schedule"] = {**(model.get("schedule") or {}), "max_iterations": total}
+    model["schedule"]["max_epochs"] = None
+    module_class = ReferenceOrderModule if variant == "reference" else TranslationModule
+    module = module_class(**model)
+
+    timer = IterationTimer(settings.warmup, settings.iterations)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = hydra.utils.instantiate(
+            {**spec["trainer"], "default_root_dir": root},
+            callbacks=[timer],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            max_epochs=-1,
+        )
+        trainer.fit(module, datamodule=datamodule)
+    if timer.seconds is None:
+        raise BenchmarkError(
+            f"The {variant!r} run stopped after {module.iteration} of {total} iterations, before "
+            "the timed ones ended; check the trainer config (max_steps, max_time, fast_dev_run)."
+        )
+
+    if timer.gpu_peak_mb is not None:
+        peak = timer.gpu_peak_mb
+    else:
+        # The kernel updates VmHWM lazily, so it can lag the current RSS by a few pages.
+        hwm, rss_now = _proc_status_mb("VmHWM"), _proc_status_mb("VmRSS")
+        if hwm is None or rss_now is None or rss_before is None:
+            peak = None
+        else:
+            peak = max(0.0, max(hwm, rss_now) - rss_before)
+    return {
+        "device": _device_name(timer.device),
+        "it_per_s": settings.iterations / timer.seconds,
+        "img_per_s": settings.iterations * batch_size / timer.seconds,
+        "peak_mem_mb": peak,
+        "seconds": timer.seconds,
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_child(spec_path: str, variant: str, result_path: str) -> None:
+    """Entry of a variant's fresh process: read the spec, run, write the result as JSON."""
+    spec = json.loads(Path(spec_path).read_text())
+    Path(result_path).write_text(json.dumps(run_variant(spec, variant)))
+
+
+_CHILD = "import sys; from ugatit.tools.benchmark import run_child; run_child(*sys.argv[1:])"
+
+
+def _run_in_fresh_process(spec_path: Path, variant: str, folder: Path) -> dict[str, Any]:
+    result_path = folder / f"{variant}.json"
+    command = [sys.executable, "-c", _CHILD, str(spec_path), variant, str(result_path)]
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode != 0 or not result_path.exists():
+        output = (process.stdout + process.stderr).strip()
+        print(output[-6000:], file=sys.stderr)
+        last = output.splitlines()[-1] if output else "no output"
+        hint = ""
+        if "out of memory" in output.lower():
+            hint = " Lower benchmark.batch_size or use a smaller model."
+        raise BenchmarkError(
+            f"The {variant!r} benchmark run failed (exit status {process.returncode}): {last}{hint}"
+        )
+    return json.loads(result_path.read_text())
+
+
+# ---------------------------------------------------------------------------------- orchestration
+def _model_name(cfg: DictConfig) -> str:
+    """The model config's name (``model=...``), else the generator class."""
+    if HydraConfig.initialized():
+        name = HydraConfig.get().runtime.choices.get("model")
+        if name:
+            return str(name)
+    return str(cfg.model.generator.get("_target_", "model")).rsplit(".", 1)[-1]
+
+
+def benchmark_spec(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved configs a variant's process needs (plain JSON-able values)."""
+    with open_dict(cfg):
+        # the run folder is a Hydra interpolation and each variant writes nowhere
+        cfg.trainer.default_root_dir = None
+    return {
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "trainer": OmegaConf.to_container(cfg.trainer, resolve=True),
+        "seed": int(cfg.get("seed") or 0),
+        "benchmark": OmegaConf.to_container(cfg.benchmark, resolve=True),
+    }
+
+
+def _check_one_device(trainer: Mapping[str, Any]) -> None:
+    """Both variants are timed on one device (the reference ordering has no DDP hand-over)."""
+    devices = trainer.get("devices", 1)
+    count = len(devices) if isinstance(devices, (list, tuple)) else devices
+    if str(count) != "1" or int(trainer.get("num_nodes") or 1) != 1:
+        raise ConfigError(
+            f"The benchmark times one device, but trainer.devices={devices!r} and "
+            f"trainer.num_nodes={trainer.get('num_nodes', 1)!r}; use trainer=gpu (or cpu), or "
+            "set trainer.devices=1 trainer.num_nodes=1."
+        )
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _save_next_to_the_run(cfg: DictConfig, line: str) -> None:
+    """Keep the result in the Hydra run folder too (``benchmark.json``), when there is one."""
+    try:
+        output_dir = OmegaConf.select(cfg, "paths.output_dir")
+    except (ValueError, OmegaConfBaseException):  # outside a Hydra run: no such folder
+        return
+    if not output_dir:
+        return
+    try:
+        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
+        (Path(str(output_dir)) / "benchmark.json").write_text(line + "\n")
+    except OSError as error:
+        print(f"benchmark: could not write benchmark.json: {error}", file=sys.stderr)
+
+
+def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
+    """Time both variants, each in a fresh process; print the result as one JSON line."""
+    settings = BenchmarkSettings.from_config(cfg.get("benchmark"))
+    spec = benchmark_spec(cfg)
+    _check_one_device(spec["trainer"])
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="ugatit-benchmark-") as folder:
+        spec_path = Path(folder) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        for variant in VARIANTS:
+            print(f"benchmark: timing {variant!r} ...", file=sys.stderr, flush=True)
+            results[variant] = _run_in_fresh_process(spec_path, variant, Path(folder))
+    ours, reference = results["ours"], results["reference"]
+    on_gpu = ours["device"] != "cpu"
+    summary = {
+        "model": _model_name(cfg),
+        "device": ours["device"],
+        "image_size": int(spec["data"]["crop_size"]),
+        "batch_size": ours["batch_size"],
+        "iterations": settings.iterations,
+        "warmup": settings.warmup,
+        "data": settings.data,
+        "cpu_threads": ours["threads"],
+        "ours": {k: ours[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
+        "reference": {k: reference[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
+        "speedup": _ratio(ours["it_per_s"], reference["it_per_s"]),
+        "mem_ratio": _ratio(ours["peak_mem_mb"], reference["peak_mem_mb"]),
+        "memory": (
+            "torch.cuda.max_memory_allocated over the timed iterations"
+            if on_gpu
+            else "peak RSS (VmHWM) above the process's RSS before the model was built"
+        ),
+    }
+    line = json.dumps(summary)
+    _save_next_to_the_run(cfg, line)
+    print(line, flush=True)
+    return summary

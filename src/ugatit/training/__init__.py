@@ -1,0 +1,1 @@
+"""Training: the base loop and method modules, losses, the image pool, augmentation, callbacks, the run pipeline."""

@@ -1,0 +1,112 @@
+"""Which checkpoint a training run starts from, checked before anything is built or written.
+
+``ckpt_path`` given: it must be a readable checkpoint of this project (the safe loader,
+memory-mapped, so only the pickle is read) or the run stops with one message.
+
+Otherwise the run folder's own ``checkpoints/``: a requeued job (SLURM, submitit) or a crashed
+run started again continues from ``last.ckpt``. When that file does not load, the log says so
+(file and reason), keeps it as ``last.ckpt.broken`` (so Lightning writes ``last.ckpt`` again, not
+``last-v1.ckpt``) and the newest complete ``iter_*.ckpt`` is used instead. When no checkpoint
+there loads, the run stops with a message naming the file and the fix: starting over silently
+would overwrite a long run's folder (its checkpoints, samples and metrics).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+from torch import nn
+
+from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
+from ugatit.checkpoints.models import check_weights_fit
+
+log = logging.getLogger(__name__)
+
+RESUME_KEYS = ("state_dict", "hyper_parameters", "iteration")
+LAST = "last.ckpt"
+_PERIODIC = re.compile(r"iter_(\d+)\.ckpt")  # conf/train.yaml's model_checkpoint file names
+
+
+def read_resumable(path: str | Path, label: str | None = None) -> dict[str, Any]:
+    """The checkpoint, memory-mapped, if it is one of this project that training can resume."""
+    label = label or f"ckpt_path '{path}'"
+    return require_entries(load_checkpoint_file(path, label), label, RESUME_KEYS)
+
+
+def _periodic(folder: Path) -> list[Path]:
+    """``iter_*.ckpt`` in ``folder``, the highest iteration first."""
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.glob("iter_*.ckpt")
+        if (m := _PERIODIC.fullmatch(p.name))
+    ]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename an unreadable checkpoint so that nothing resumes it or saves beside it as -v1.
+
+    Only the first process renames: under SLURM every rank chooses at the same time (and each
+    finds the same checkpoint, as a renamed file reads as missing).
+    """
+    target = path.with_name(f"{path.name}.broken")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.broken-{n}")
+    if rank_zero_only.rank == 0:
+        with contextlib.suppress(FileNotFoundError):
+            path.rename(target)
+    return target
+
+
+def choose_checkpoint(ckpt_path: str | None, folder: str | Path) -> str | None:
+    """``ckpt_path`` (checked), else the newest complete checkpoint in the run folder's
+    ``folder`` (``last.ckpt`` first, then ``iter_*.ckpt`` by iteration), else None when it holds
+    none. Unreadable ones passed over are kept as ``NAME.broken``; with no complete one left the
+    run stops (nothing renamed), since starting over would overwrite the folder."""
+    if ckpt_path:
+        read_resumable(ckpt_path)
+        return str(ckpt_path)
+    folder = Path(folder)
+    last = folder / LAST
+    candidates = ([last] if last.exists() else []) + _periodic(folder)
+    broken: list[tuple[Path, str]] = []
+    for path in candidates:
+        try:
+            read_resumable(path, str(path))
+        except CheckpointError as error:
+            broken.append((path, str(error)))
+            continue
+        for bad, reason in broken:
+            log.warning(
+                "This run folder's %s cannot be resumed (%s); kept as %s. Resuming %s, the newest "
+                "complete checkpoint, instead.",
+                bad,
+                reason,
+                _set_aside(bad).name,
+                path,
+            )
+        if not broken:
+            log.info("Resuming this run folder's own checkpoint: %s", path)
+        return str(path)
+    if not broken:
+        return None
+    reasons = " ".join(reason for _, reason in broken)
+    names = ", ".join(str(p) for p, _ in broken)
+    raise CheckpointError(
+        f"This run folder's checkpoints cannot be resumed: {reasons} No complete checkpoint is "
+        f"left in {folder}. Delete {names} to start this run over (its other files are then "
+        "overwritten), pass ckpt_path=... to resume another checkpoint, or start a new run folder."
+    )
+
+
+def check_fits_model(path: str | Path, model: nn.Module) -> None:
+    """One message in words when the checkpoint's networks are not the ones ``model`` has."""
+    label = f"ckpt_path '{path}'"
+    check_weights_fit(read_resumable(path, label), model, label)

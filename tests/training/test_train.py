@@ -1,0 +1,101 @@
+"""Training through the real Hydra configs (compose API) and through the command line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import FAST, ROOT, compose_train
+from ugatit.training.pipeline import train
+
+
+def test_default_config_is_the_quick_start_on_built_in_data(tmp_path, shapes_dir):
+    cfg = compose_train(tmp_path, shapes_dir, [])
+    assert cfg.data.name == "shapes"
+    assert cfg.trainer.accelerator == "cpu"
+    # a real data set switches to the paper's model
+    cfg = compose_train(tmp_path, shapes_dir, ["data=horse2zebra"])
+    assert cfg.data.crop_size == 256
+
+
+def test_a_few_iterations_leave_checkpoint_samples_and_metrics(tmp_path, shapes_dir):
+    cfg = compose_train(tmp_path, shapes_dir, FAST)
+    metrics = train(cfg)
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    samples = sorted((tmp_path / "samples").glob("iter_*.png"))
+    assert [p.name for p in samples] == ["iter_0000002.png", "iter_0000004.png"]
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["iteration"] == 4
+    assert "train/g_total" in metrics and "lr/generator" in metrics
+    csv = (tmp_path / "csv" / "metrics.csv").read_text()
+    assert "train/g_cycle" in csv.splitlines()[0]
+
+
+def test_debug_fdr_runs_one_batch(tmp_path, shapes_dir):
+    cfg = compose_train(tmp_path, shapes_dir, ["debug=fdr", "callbacks.rich_progress_bar=null"])
+    train(cfg)
+
+
+@pytest.mark.parametrize("model", ["cyclegan_small", "ugatit_small"])
+def test_models_train_through_the_same_loop(tmp_path, shapes_dir, model):
+    cfg = compose_train(
+        tmp_path, shapes_dir, [f"model={model}", *FAST, "model.schedule.max_iterations=2"]
+    )
+    metrics = train(cfg)
+    assert metrics["train/iteration"] == 2.0
+    assert ("train/g_cam" in metrics) == model.startswith("ugatit")
+
+
+def test_command_line_entry_point(tmp_path, shapes_dir):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "model.schedule.max_iterations=2",
+        "callbacks.rich_progress_bar=null",
+        "data.val_samples=2",
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.data_dir={shapes_dir}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1
+    assert (runs[0] / "checkpoints" / "last.ckpt").exists()
+    assert (runs[0] / ".hydra" / "config.yaml").exists()
+
+
+def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):
+    command = [
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "data=folder",
+        f"data.root={tmp_path}/missing",
+        "model=cyclegan_small",
+        f"paths.log_dir={tmp_path}/logs",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "missing" in result.stderr and "trainA" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_run_folder_with_a_last_checkpoint_resumes_itself(tmp_path, shapes_dir):
+    """A requeued job starts again in the same folder and must continue, not start over."""
+    every_step = "trainer.log_every_n_steps=1"
+    cfg = compose_train(
+        tmp_path, shapes_dir, [*FAST, every_step, "model.schedule.max_iterations=2"]
+    )
+    train(cfg)
+    cfg = compose_train(
+        tmp_path, shapes_dir, [*FAST, every_step, "model.schedule.max_iterations=3"]
+    )
+    metrics = train(cfg)
+    assert metrics["train/iteration"] == 3.0
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["iteration"] == 3
+    # the first part's metrics are kept, not overwritten by the resumed part
+    previous = (tmp_path / "csv" / "metrics.previous-1.csv").read_text()
+    assert "train/g_total" in previous.splitlines()[0]
+    assert (tmp_path / "csv" / "metrics.csv").exists()
