@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, Dataset
 
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 TINY_CYCLEGAN = {
     "generator": {"_target_": "ugatit.nets.cyclegan.ResnetGenerator", "ngf": 8, "n_blocks": 1},
@@ -57,7 +57,7 @@ class FixedPairsDataModule(pl.LightningDataModule):
         return DataLoader(self.val_dataset, batch_size=2)
 
 
-def tiny_module(**overrides: Any) -> TranslationModule:
+def tiny_module(**overrides: Any) -> CycleTranslation:
     config = {**TINY_CYCLEGAN, "schedule": {"max_iterations": 4}}
     for key, value in overrides.items():
         # a dict with its own _target_ replaces the network; other dicts update the section
@@ -69,7 +69,7 @@ def tiny_module(**overrides: Any) -> TranslationModule:
             config[key] = {**config[key], **value}
         else:
             config[key] = value
-    return TranslationModule(**config)
+    return CycleTranslation(**config)
 
 
 def fit(

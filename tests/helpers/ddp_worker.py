@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from ugatit.data.datamodule import UnpairedDataModule
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 
 class Report(pl.Callback):
@@ -32,7 +32,7 @@ class Report(pl.Callback):
 
 
 def main() -> None:
-    module = TranslationModule(
+    module = CycleTranslation(
         generator={
             "_target_": "ugatit.nets.ugatit.UgatitGenerator",
             "ngf": 4,

@@ -30,7 +30,7 @@ from ugatit.errors import UserError
 from ugatit.evaluation.evaluate import evaluate
 from ugatit.inference.translation import load_checkpoint, translate
 from ugatit.tools.convert import ConversionError, checkpoint_dict, convert_cyclegan, convert_ugatit
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 from ugatit.training.pipeline import build, train
 from ugatit.training.resume import choose_checkpoint
 
@@ -159,7 +159,7 @@ def test_settings_that_name_a_function_are_never_called(tmp_path):
     with pytest.raises(CheckpointError, match=r"generator._target_ is 'builtins.open'"):
         load_checkpoint(path)
     with pytest.raises(UserError, match="only network classes"):  # Lightning's own API
-        TranslationModule.load_from_checkpoint(path)
+        CycleTranslation.load_from_checkpoint(path)
     assert not marker.exists()
 
 
@@ -314,7 +314,7 @@ def test_a_run_folder_without_a_loadable_checkpoint_stops_instead_of_starting_ov
 
 # ================================================================== 4. bad ckpt_path for train
 def write_checkpoint(path: Path, generator: dict, discriminator: dict) -> Path:
-    module = TranslationModule(
+    module = CycleTranslation(
         generator=generator, discriminator=discriminator, schedule={"max_iterations": 4}
     )
     torch.save(checkpoint_dict(module, {}), path)

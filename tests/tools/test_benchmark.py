@@ -19,7 +19,7 @@ from ugatit.tools.benchmark import (
     run_benchmark,
     run_variant,
 )
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -49,7 +49,7 @@ def build(cls, config, iterations=1):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_reference_order_gives_the_same_losses_and_weights_after_one_iteration(name):
-    ours = build(TranslationModule, MODELS[name])
+    ours = build(CycleTranslation, MODELS[name])
     reference = build(ReferenceOrderModule, MODELS[name])
     for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
         assert torch.equal(p, q)  # same initial weights
@@ -65,7 +65,7 @@ def test_reference_order_gives_the_same_losses_and_weights_after_one_iteration(n
     for (n, p), q, p0 in zip(
         ours.named_parameters(),
         reference.parameters(),
-        build(TranslationModule, MODELS[name]).parameters(),
+        build(CycleTranslation, MODELS[name]).parameters(),
         strict=True,
     ):
         assert torch.allclose(p, q, atol=1e-6), n
@@ -92,20 +92,20 @@ class Counter:
 
 def test_reference_runs_the_generators_again_and_backpropagates_the_d_loss_into_them():
     counts = {}
-    for cls in (TranslationModule, ReferenceOrderModule):
+    for cls in (CycleTranslation, ReferenceOrderModule):
         module = build(cls, TINY_UGATIT)
         counter = Counter(module)
         fit(module, FixedPairsDataModule(n=2, size=32), limit_val_batches=0)
         counts[cls] = (counter.forwards, counter.backwards)
     # ours: 2 translations + 2 reconstructions + 2 identities; reference: 2 more translations
-    assert counts[TranslationModule] == (6, 1)  # only the G loss reaches generator weights
+    assert counts[CycleTranslation] == (6, 1)  # only the G loss reaches generator weights
     assert counts[ReferenceOrderModule] == (8, 2)  # the D loss does too (fakes not detached)
 
 
 def test_a_variant_on_a_configured_data_module_counts_images_per_batch():
     spec = {
         "model": {
-            "_target_": "ugatit.training.cycle.TranslationModule",
+            "_target_": "ugatit.training.cycle.CycleTranslation",
             "_recursive_": False,
             **TINY_UGATIT,
             "schedule": {"max_iterations": 1000},

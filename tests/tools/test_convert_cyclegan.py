@@ -19,7 +19,7 @@ from helpers.port_reference import (
     port_generator_state,
 )
 from ugatit.tools.convert import ConversionError, convert_cyclegan
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -44,7 +44,7 @@ def test_both_directions_reproduce_the_reference(tmp_path: Path, running_stats: 
     result = convert_cyclegan(tmp_path / "cyclegan.ckpt", a2b=a2b, b2a=b2a)
     expected_dropped = 2 * 3 * (5 + 2 * 2) if running_stats else 0  # 3 keys per IN, 9 INs
     assert sum(result.converted["dropped_running_stats"].values()) == expected_dropped
-    module = TranslationModule.load_from_checkpoint(result.output).eval()
+    module = CycleTranslation.load_from_checkpoint(result.output).eval()
     x = image(0)
     with torch.no_grad():
         for direction, sd in (("a2b", g_a), ("b2a", g_b)):
@@ -102,7 +102,7 @@ def test_fine_tune_two_iterations_from_the_converted_file(tmp_path: Path) -> Non
     a2b = save(tmp_path, "a.pth", cyclegan_generator_state(4, 1, seed=1))
     path = convert_cyclegan(tmp_path / "out.ckpt", a2b=a2b).output
     checkpoint = torch.load(path, weights_only=True)
-    module = TranslationModule(**checkpoint["hyper_parameters"])
+    module = CycleTranslation(**checkpoint["hyper_parameters"])
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=4,

@@ -30,7 +30,7 @@ from ugatit.tools.convert import (
     convert_ugatit,
     normalise_spectral_norm,
 )
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -84,8 +84,8 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     return out
 
 
-def loaded(case: dict) -> TranslationModule:
-    return TranslationModule.load_from_checkpoint(case["result"].output).eval()
+def loaded(case: dict) -> CycleTranslation:
+    return CycleTranslation.load_from_checkpoint(case["result"].output).eval()
 
 
 # ---------------------------------------------------------------------------- numerics
@@ -128,7 +128,7 @@ def test_the_port_numerics_are_what_makes_outputs_match(converted) -> None:
     hparams = copy.deepcopy(checkpoint["hyper_parameters"])
     hparams["generator"]["unbiased_variance"] = False
     hparams["discriminator"]["cam_weight"] = "normalized"
-    other = TranslationModule(**hparams)
+    other = CycleTranslation(**hparams)
     other.load_state_dict(checkpoint["state_dict"])
     other.eval()
     x = image(2)
@@ -244,14 +244,14 @@ def test_generator_only_file_keeps_fresh_seeded_discriminators(tmp_path: Path) -
     a = torch.load(first.output, weights_only=True)["state_dict"]
     b = torch.load(second.output, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # fresh networks are seeded: conversions repeat
-    module = TranslationModule.load_from_checkpoint(first.output).eval()
+    module = CycleTranslation.load_from_checkpoint(first.output).eval()
     x = image(3)
     with torch.no_grad():
         assert_matches(module(x).image, port_generator(official["genA2B"], x, light=True)[0])
 
 
 # ---------------------------------------------------------------------------- Lightning
-def fit_from(path: Path, module: TranslationModule, **kwargs) -> pl.Trainer:
+def fit_from(path: Path, module: CycleTranslation, **kwargs) -> pl.Trainer:
     """Two iterations (four optimizer steps) resumed from ``path`` via trainer.fit(ckpt_path)."""
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -277,7 +277,7 @@ class _RecordStart(pl.Callback):
 def test_fine_tune_two_iterations_from_the_converted_file(converted) -> None:
     path = converted["light"]["result"].output
     saved = torch.load(path, weights_only=True)["state_dict"]
-    module = TranslationModule(**torch.load(path, weights_only=True)["hyper_parameters"])
+    module = CycleTranslation(**torch.load(path, weights_only=True)["hyper_parameters"])
     assert not torch.equal(
         module.state_dict()["generator_ab.FC.0.weight"], saved["generator_ab.FC.0.weight"]
     )
@@ -457,7 +457,7 @@ def test_command_line(converted, tmp_path: Path) -> None:
         f"Wrote {output}",
     ):
         assert fragment in run.stdout, run.stdout
-    assert TranslationModule.load_from_checkpoint(output).hparams["generator"]["img_size"] == SIZE
+    assert CycleTranslation.load_from_checkpoint(output).hparams["generator"]["img_size"] == SIZE
 
 
 def test_command_line_error_is_one_message_and_status_1(tmp_path: Path, capsys) -> None:

@@ -19,7 +19,7 @@ def test_average_follows_the_lerp_rule_after_each_generator_step():
     for p in module.generator_ab.parameters():  # a fake generator step
         p.data.add_(0.1)
     module.iteration = 100  # warm-up over: the configured decay applies
-    module._update_ema()
+    module._update_weight_averages()
     for live, old, new in zip(
         live_before, ema_before, module.generator_ab_ema.parameters(), strict=True
     ):

@@ -5,11 +5,12 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from helpers import FAST, compose_train
+from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.pipeline import train
 
 
-class TinyAttentionGenerator(nn.Module):
+class TinyAttentionGenerator(Generator):
     """A deliberately small generator with its own CAM-like head: image, logits and heatmap."""
 
     def __init__(self, channels: int = 8) -> None:

@@ -12,7 +12,7 @@ from helpers import TINY_UGATIT_NETS, FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.nets.norms import LIN, AdaLIN
 from ugatit.nets.ugatit import UgatitDiscriminatorSet
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 from ugatit.training.monitoring import TrainingMonitor, rho_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,7 +86,7 @@ def test_the_tiny_ugatit_discriminators_fit_32px_and_a_deeper_one_refuses_it():
 
 
 def test_ugatit_fit_logs_throughput_and_the_models_rho_statistics():
-    module = TranslationModule(**TINY_UGATIT, schedule={"max_iterations": 4})
+    module = CycleTranslation(**TINY_UGATIT, schedule={"max_iterations": 4})
     initial = rho_statistics([module.generator_ab, module.generator_ba])
     monitor = TrainingMonitor(every_n_iterations=2)
     logger = RecordingLogger()

@@ -6,7 +6,7 @@ import torch
 from helpers import fit, tiny_module
 from ugatit.nets.cyclegan import ResnetGenerator
 from ugatit.nets.outputs import GeneratorOutput
-from ugatit.training.cycle import NonFiniteLossError
+from ugatit.training.base import NonFiniteLossError
 
 
 class FlakyGenerator(ResnetGenerator):

@@ -12,7 +12,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ugatit.data.datamodule import UnpairedDataModule
 from ugatit.data.shapes import ensure_shapes
 from ugatit.training.callbacks import IterationCheckpoint
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 TOTAL = 8  # iterations; 5 batches per epoch, so the run crosses an epoch boundary
 
@@ -75,7 +75,7 @@ def run(
     every_n_iterations=1,
 ):
     torch.manual_seed(0)
-    module = TranslationModule(**MODEL, seed=0)
+    module = CycleTranslation(**MODEL, seed=0)
     datamodule = UnpairedDataModule(
         root=str(data_root),
         crop_size=32,

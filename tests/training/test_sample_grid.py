@@ -3,13 +3,13 @@
 import torch
 
 from helpers import TINY_UGATIT_NETS, tiny_module
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 from ugatit.visualize import HEATMAP_LABEL, sample_grid
 
 
 def test_each_row_follows_one_input_through_the_official_columns():
     torch.manual_seed(0)
-    module = TranslationModule(**TINY_UGATIT_NETS, schedule={"max_iterations": 2}).eval()
+    module = CycleTranslation(**TINY_UGATIT_NETS, schedule={"max_iterations": 2}).eval()
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     rows = module.visuals(a, b)
     names = [v.name for v in rows["a2b"]]

@@ -35,7 +35,7 @@ from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 from ugatit.errors import UserError
 from ugatit.nets.norms import clip_unit
 from ugatit.nets.outputs import GeneratorOutput
-from ugatit.training.monitoring import GENERATOR_NAMES, rho_group
+from ugatit.training.base import GENERATOR_NAMES
 from ugatit.visualize import colorize_heatmap, to_unit_range
 
 # Narrows the quick start further so that the notebook trains in about a minute on a CPU. The live
@@ -217,17 +217,15 @@ def discriminator_heatmaps(module: nn.Module, images: Tensor, domain: str) -> li
 
     U-GAT-IT has two heads (global, local); CycleGAN's PatchGAN one, whose heatmap is None.
     """
-    if domain not in ("a", "b"):
-        raise ValueError(f"domain must be 'a' or 'b', got {domain!r}.")
     module.eval()
-    discriminator = module.discriminator_a if domain == "a" else module.discriminator_b
+    discriminator = module.discriminator(domain)
     heads = discriminator(images.to(_first_parameter(module).device))
     return [head.heatmap for head in heads]
 
 
 def has_attention(module: nn.Module) -> bool:
     """True when the generators produce CAM heatmaps (U-GAT-IT with use_cam)."""
-    return bool(getattr(module.generator_ab, "use_cam", False))
+    return module.generator(module.directions[0]).has_attention
 
 
 @dataclass(frozen=True)
@@ -249,10 +247,9 @@ def rho_table(module: nn.Module) -> list[RhoRow]:
     """One row per rho-carrying norm (AdaLIN in the decoder blocks, LIN in the up-sampling
     blocks) of both generators, in network order; [] for models without rho (CycleGAN)."""
     rows = []
-    for generator_name in GENERATOR_NAMES:
-        generator = getattr(module, generator_name, None)
-        if generator is None:
-            continue
+    for direction in module.directions:
+        generator_name = GENERATOR_NAMES[direction]
+        generator = module.generator(direction)
         for layer, norm in generator.named_modules():
             rho = getattr(norm, "rho", None)
             if not isinstance(rho, nn.Parameter):
@@ -263,7 +260,7 @@ def rho_table(module: nn.Module) -> list[RhoRow]:
                     generator=generator_name,
                     layer=layer,
                     kind=type(norm).__name__,
-                    group=rho_group(layer),
+                    group=generator.rho_group(layer) or layer.split(".", 1)[0].lower(),
                     channels=values.numel(),
                     mean=values.mean().item(),
                     min=values.min().item(),

@@ -53,7 +53,8 @@ from ugatit.inference.translation import (
 
 log = logging.getLogger(__name__)
 
-SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}
+from ugatit.training.base import SOURCE_TARGET  # noqa: E402
+
 EXTRACTOR = "torch-fidelity InceptionV3 (inception-v3-compat), 2048-d pool3 features"
 RESIZE = "torch-fidelity's TF1-style bilinear resize to 299x299 inside the extractor"
 # FID's estimate is biased upward, strongly so for a few hundred images or fewer (Chong & Forsyth,
@@ -92,13 +93,6 @@ def _check_crop_size(loaded: LoadedModel, crop_size: int) -> None:
             f"{loaded.fixed_size}x{loaded.fixed_size}, but data.crop_size={crop_size} resizes the "
             f"test images to {crop_size}x{crop_size}. Evaluate with data.crop_size="
             f"{loaded.fixed_size} (the data config it was trained with)."
-        )
-    trained = getattr(loaded.module.generator_ab, "img_size", None)
-    if loaded.fixed_size is None and trained is not None and trained != crop_size:
-        log.warning(
-            "The generator was configured for %d px images; evaluating at data.crop_size=%d.",
-            trained,
-            crop_size,
         )
 
 

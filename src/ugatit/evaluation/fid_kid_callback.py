@@ -33,11 +33,11 @@ from ugatit.evaluation.fid_kid import (
     scores_from_features,
 )
 from ugatit.inference.translation import resolve_device
+from ugatit.training.base import SOURCE_TARGET
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("val", "test")
-_SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 
 
 class FidKidCallback(pl.Callback):
@@ -158,7 +158,8 @@ class FidKidCallback(pl.Callback):
         metrics: dict[str, float] = {}
         try:
             with torch.no_grad():
-                for direction, (source, target) in _SOURCE_TARGET.items():
+                for direction in pl_module.directions:
+                    source, target = SOURCE_TARGET[direction]
                     fake = self._translate(pl_module, self._images[source], direction)
                     real = self._real[target]
                     wanted = self.kid_subset_size or KID_SUBSET_SIZE
@@ -171,8 +172,8 @@ class FidKidCallback(pl.Callback):
         finally:
             pl_module.train(was_training)
         for name in ("fid", "kid"):
-            pair = [metrics[f"{self.prefix}/{name}_{d}"] for d in _SOURCE_TARGET]
-            metrics[f"{self.prefix}/{name}_mean"] = sum(pair) / 2
+            scores = [metrics[f"{self.prefix}/{name}_{d}"] for d in pl_module.directions]
+            metrics[f"{self.prefix}/{name}_mean"] = sum(scores) / len(scores)
         return metrics
 
     def _evaluate_and_log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

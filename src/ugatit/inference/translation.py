@@ -26,6 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
+from ugatit.checkpoints.methods import build_method
 from ugatit.checkpoints.models import check_weights_fit, non_network_targets, refusal
 from ugatit.config_checks import FLAG, POSITIVE_INT, check_translate_config
 from ugatit.data.dataset import to_tensor
@@ -40,7 +41,7 @@ from ugatit.data.images import (
 from ugatit.errors import UserError
 from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.base import TranslationMethod
 from ugatit.visualize import colorize_heatmap, to_unit_range
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def check_direction(direction: str) -> str:
 class LoadedModel:
     """A checkpoint's module in eval mode, with what the size policy and directions need."""
 
-    module: TranslationModule
+    module: TranslationMethod
     path: Path
     directions: tuple[str, ...]
     fixed_size: int | None  # full-mode U-GAT-IT: the only accepted square size; else None
@@ -95,12 +96,17 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
 
+    def _why_one_direction(self) -> str:
+        if len(self.module.directions) == 1:
+            return f"{type(self.module).__name__} is a one-sided method"
+        return "a converted checkpoint with one direction"
+
     def require_direction(self, direction: str) -> None:
         check_direction(direction)
         if direction not in self.directions:
             raise TranslationError(
                 f"Checkpoint '{self.path}' holds a trained generator only for "
-                f"{', '.join(self.directions)} (a converted checkpoint with one direction); use "
+                f"{', '.join(self.directions)} ({self._why_one_direction()}); use "
                 f"direction={self.directions[0]}."
             )
 
@@ -108,7 +114,7 @@ class LoadedModel:
 def load_checkpoint(
     ckpt_path: str | Path | None, device: str | torch.device = "cpu"
 ) -> LoadedModel:
-    """Rebuild the TranslationModule from a checkpoint's hyper-parameters and weights.
+    """Rebuild the training method from a checkpoint's hyper-parameters and weights.
 
     Read with the shared safe loader (``weights_only=True``, memory-mapped): a checkpoint from
     anyone can be loaded, as nothing in it is run.
@@ -129,22 +135,22 @@ def load_checkpoint(
     if unsafe:
         raise CheckpointError(f"{label} is refused: {refusal(unsafe)}.")
     try:
-        module = TranslationModule(**checkpoint["hyper_parameters"])
+        module = build_method(checkpoint, label)
     except UserError:
         raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(
-            f"{label} does not rebuild a TranslationModule ({type(error).__name__}: "
+            f"{label} does not rebuild its model ({type(error).__name__}: "
             f"{reason}); it was written by another version of the code or another project."
         ) from error
     check_weights_fit(checkpoint, module, label)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval().requires_grad_(False).to(resolve_device(device))
     converted = checkpoint.get("converted") or {}
-    directions = tuple(d for d in converted.get("directions", DIRECTIONS) if d in DIRECTIONS)
-    generator = module.generator_ab
-    fixed = None if getattr(generator, "light", True) else int(generator.img_size)
+    trained = converted.get("directions", module.directions)
+    directions = tuple(d for d in module.directions if d in trained)
+    fixed = module.generator(directions[0]).fixed_size
     return LoadedModel(module, path, directions, fixed, int(checkpoint.get("iteration", 0)))
 
 

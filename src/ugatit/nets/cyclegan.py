@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ugatit.nets.base import Generator
 from ugatit.nets.init import init_normal_
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
 
@@ -31,7 +32,7 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(Generator):
     """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two transposed convs, c7s1-3."""
 
     def __init__(

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ugatit.nets.base import Generator
 from ugatit.nets.init import init_normal_
 from ugatit.nets.norms import clip_rho_, is_adaptive, make_decoder_norm, make_upsample_norm
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
@@ -103,7 +104,7 @@ class ResnetAdaILNBlock(nn.Module):
         return out + x
 
 
-class UgatitGenerator(nn.Module):
+class UgatitGenerator(Generator):
     """U-GAT-IT generator: encoder, CAM attention, gamma/beta MLP, AdaLIN decoder.
 
     Full mode (``light=False``) flattens the attended map into the MLP, which ties the network to
@@ -231,9 +232,27 @@ class UgatitGenerator(nn.Module):
             x = getattr(self, f"UpBlock1_{i}")(x, gamma, beta)
         return GeneratorOutput(self.UpBlock2(x), cam_logit, heatmap)
 
+    @property
+    def has_attention(self) -> bool:
+        return self.use_cam
+
+    @property
+    def fixed_size(self) -> int | None:
+        """Full mode ties the MLP to ``img_size``; light mode takes any size."""
+        return None if self.light else self.img_size
+
     def after_optimizer_step(self) -> None:
         """Clip every rho to [0, 1]; the training loop calls this after each generator step."""
         clip_rho_(self)
+
+    def rho_group(self, module_name: str) -> str | None:
+        """AdaLIN of the decoder's residual blocks, or LIN of the up-sampling blocks."""
+        top = module_name.split(".", 1)[0]
+        if top.startswith("UpBlock1_"):
+            return "decoder_res"
+        if top == "UpBlock2":
+            return "upsample"
+        return None
 
 
 def discriminator_min_size(n_layers: int) -> int:

@@ -2,7 +2,7 @@
 
 The official U-GAT-IT PyTorch code runs both generators once for the discriminator step without
 detaching the fakes (so the D loss back-propagates through the generators, whose gradients are
-then thrown away) and runs them again for the generator step. :class:`TranslationModule` generates
+then thrown away) and runs them again for the generator step. :class:`CycleTranslation` generates
 once, detaches for the D step and reuses the fakes for the G step. Both are mathematically the same
 training, so the benchmark times them through the same Lightning Trainer, on the same data, with
 the same seed, and reports speed and peak memory of each.
@@ -34,7 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit.errors import ConfigError, UserError
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 DATA_KINDS: tuple[str, ...] = ("random", "builtin")
 VARIANTS: tuple[str, ...] = ("ours", "reference")
@@ -46,19 +46,20 @@ class BenchmarkError(UserError):
 
 
 # ---------------------------------------------------------------------------------- the reference
-class ReferenceOrderModule(TranslationModule):
+class ReferenceOrderModule(CycleTranslation):
     """The same networks, losses and weights, in the official code's order: the D step runs the
     generators and keeps their graph (fakes not detached), the G step runs them again.
 
     Optimizer steps go through the module's own ``_optimizer_step`` (same zero_grad, non-finite
     check and step), so the two variants differ in the ordering alone. Single device only (no
     DDP gradient hand-over). Kept for benchmarking and for checking that both orderings train
-    identically; train with :class:`TranslationModule`, which gets the same result with less work.
+    identically; train with :class:`CycleTranslation`, which gets the same result with less work.
     """
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        real_a, real_b = self._prepare_input(batch["a"]), self._prepare_input(batch["b"])
-        opt_g, opt_d = self.optimizers()
+        real_a, real_b = self.prepare_input(batch["a"]), self.prepare_input(batch["b"])
+        optimizers = self._named_optimizers()
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
 
         # D step. The D loss back-propagates into the generators too, as in the official code;
         # those gradients are discarded by the G step's zero_grad. A configured image pool
@@ -66,15 +67,16 @@ class ReferenceOrderModule(TranslationModule):
         fake_b = self.generator_ab(real_a).image
         fake_a = self.generator_ba(real_b).image
         d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
-        d_finite = self._optimizer_step(opt_d, d_loss)
+        d_finite = self._optimizer_step([opt_d], d_loss)
 
         # G step: the generators run again (same weights, so the same fakes).
         fake_b_out = self.generator_ab(real_a)
         fake_a_out = self.generator_ba(real_b)
         g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
-        g_finite = self._optimizer_step(opt_g, g_loss)
-        self._after_generator_step()
-        self._finish_iteration(opt_g, opt_d, {**g_terms, **d_terms}, d_finite and g_finite)
+        g_finite = self._optimizer_step([opt_g], g_loss)
+        self.after_generator_step()
+        totals = {"d": d_loss, "g": g_loss}
+        self._finish_iteration(optimizers, {**g_terms, **d_terms}, totals, d_finite and g_finite)
 
 
 # ---------------------------------------------------------------------------------- settings, data
@@ -233,7 +235,7 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     model = {k: v for k, v in spec["model"].items() if not k.startswith("_")}
     model["schedule"] = {**(model.get("schedule") or {}), "max_iterations": total}
     model["schedule"]["max_epochs"] = None
-    module_class = ReferenceOrderModule if variant == "reference" else TranslationModule
+    module_class = ReferenceOrderModule if variant == "reference" else CycleTranslation
     module = module_class(**model)
 
     timer = IterationTimer(settings.warmup, settings.iterations)

@@ -11,7 +11,7 @@ Two sources:
 The architecture is inferred from the weights' shapes, the module is built from those settings
 (with the port's numerics for U-GAT-IT: unbiased variance, raw CAM weight in D, rho offset 0) and
 the paper's training hparams, the weights are loaded strictly, and a checkpoint is written that
-``TranslationModule.load_from_checkpoint`` loads and ``trainer.fit(ckpt_path=...)`` resumes from
+``CycleTranslation.load_from_checkpoint`` loads and ``trainer.fit(ckpt_path=...)`` resumes from
 (fresh Adam state, iteration 0). Files are read with ``weights_only=True`` only: a downloaded
 pickle could otherwise run arbitrary code.
 """
@@ -38,7 +38,7 @@ from ugatit.checkpoints.files import (
     write_checkpoint_file,
 )
 from ugatit.errors import UserError
-from ugatit.training.cycle import TranslationModule
+from ugatit.training.cycle import CycleTranslation
 
 StateDict = dict[str, Tensor]
 PathLike = str | os.PathLike
@@ -127,7 +127,7 @@ def _format_hint(obj: Mapping[str, Any]) -> str:
     if "state_dict" in obj and "pytorch-lightning_version" in obj:
         return (
             " It is already a Lightning checkpoint: load it with "
-            "TranslationModule.load_from_checkpoint, no conversion needed."
+            "CycleTranslation.load_from_checkpoint, no conversion needed."
         )
     if any(k.startswith("model.") for k in keys) and any(k.endswith(".weight") for k in keys):
         return (
@@ -324,7 +324,7 @@ def _same(settings: Mapping[str, Mapping[str, Any]], keys: Iterable[str], what: 
 def ugatit_hparams(
     generator: Mapping[str, Any], discriminator: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """TranslationModule arguments: inferred networks plus the U-GAT-IT paper's settings."""
+    """CycleTranslation arguments: inferred networks plus the U-GAT-IT paper's settings."""
     return {
         "generator": dict(generator),
         "discriminator": {
@@ -338,7 +338,7 @@ def ugatit_hparams(
 
 
 def cyclegan_hparams(generator: Mapping[str, Any]) -> dict[str, Any]:
-    """TranslationModule arguments: inferred generator, the paper's PatchGAN and settings."""
+    """CycleTranslation arguments: inferred generator, the paper's PatchGAN and settings."""
     return {
         "generator": dict(generator),
         "discriminator": {
@@ -382,7 +382,7 @@ def drop_running_stats(sd: StateDict) -> tuple[StateDict, int]:
 # ============================================================================ building and writing
 def build_module(
     hparams: Mapping[str, Any], weights: Mapping[str, tuple[StateDict, str]]
-) -> TranslationModule:
+) -> CycleTranslation:
     """Build the module with a fixed seed and load each network (``name -> (state dict, origin)``).
 
     Every given network is loaded with strict=True; the others keep their fresh initialisation.
@@ -390,7 +390,7 @@ def build_module(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         try:
-            module = TranslationModule(**copy.deepcopy(dict(hparams)))
+            module = CycleTranslation(**copy.deepcopy(dict(hparams)))
         except Exception as error:  # Hydra wraps the networks' ValueErrors
             raise ConversionError(
                 f"The inferred settings do not build a model ({error}); the weights do not fit "
@@ -434,7 +434,7 @@ def _optimizers_and_schedulers(config: Any) -> tuple[list[Any], list[Any]]:
     return list(optimizers), schedulers
 
 
-def checkpoint_dict(module: TranslationModule, converted: Mapping[str, Any]) -> dict[str, Any]:
+def checkpoint_dict(module: CycleTranslation, converted: Mapping[str, Any]) -> dict[str, Any]:
     """A Lightning checkpoint at iteration 0 with the module's own fresh optimizer states."""
     optimizers, schedulers = _optimizers_and_schedulers(module.configure_optimizers())
     checkpoint: dict[str, Any] = {
@@ -671,7 +671,7 @@ def describe(conversion: Conversion) -> str:
         lines.append(f"  freshly initialised (seed {SEED}): {', '.join(c['initialised'])}")
     lines.append(f"Wrote {conversion.output}")
     lines.append(
-        "  load: TranslationModule.load_from_checkpoint(path); fine-tune: "
+        "  load: CycleTranslation.load_from_checkpoint(path); fine-tune: "
         "trainer.fit(module, datamodule, ckpt_path=path)"
     )
     return "\n".join(lines)

@@ -22,29 +22,23 @@ import torch
 from torch import Tensor, nn
 
 from ugatit.config_checks import POSITIVE_INT
-
-GENERATOR_NAMES: tuple[str, ...] = ("generator_ab", "generator_ba")
-# Where a rho-carrying norm sits in U-GAT-IT's generator -> the group its statistics go under.
-RHO_GROUPS: tuple[tuple[str, str], ...] = (("UpBlock1_", "decoder_res"), ("UpBlock2", "upsample"))
-
-
-def rho_group(module_name: str) -> str:
-    """The group of a norm named ``module_name`` inside a generator (by its top-level block)."""
-    top = module_name.split(".", 1)[0]
-    for prefix, group in RHO_GROUPS:
-        if top.startswith(prefix):
-            return group
-    return top.lower() or "generator"
+from ugatit.nets.base import Generator
+from ugatit.training.base import TranslationMethod
 
 
 def rho_parameters(generators: Iterable[nn.Module]) -> dict[str, list[Tensor]]:
-    """Every parameter named ``rho`` in ``generators``, grouped by where its norm sits."""
+    """Every parameter named ``rho`` in ``generators``, grouped where each generator says its
+    norm sits (``Generator.rho_group``; a generator that does not say groups by top block)."""
     groups: dict[str, list[Tensor]] = {}
     for generator in generators:
         for name, param in generator.named_parameters():
             module_name, _, leaf = name.rpartition(".")
             if leaf == "rho":
-                groups.setdefault(rho_group(module_name), []).append(param)
+                group = None
+                if isinstance(generator, Generator):
+                    group = generator.rho_group(module_name)
+                group = group or module_name.split(".", 1)[0].lower() or "generator"
+                groups.setdefault(group, []).append(param)
     return groups
 
 
@@ -113,8 +107,8 @@ class TrainingMonitor(pl.Callback):
             "perf/it_per_s": self._window_iterations / elapsed,
             "perf/img_per_s": self._window_images / elapsed,
         }
-        generators = [getattr(pl_module, n) for n in GENERATOR_NAMES if hasattr(pl_module, n)]
-        metrics.update(rho_statistics(generators))
+        if isinstance(pl_module, TranslationMethod):
+            metrics.update(rho_statistics(pl_module.generators()))
         self.last_metrics = metrics
         if trainer.is_global_zero:
             # The same step Lightning gives its own metrics (one per batch), so charts line up.

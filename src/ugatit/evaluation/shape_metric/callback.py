@@ -94,8 +94,8 @@ class ShapeMetricCallback(pl.Callback):
         pl_module.eval()
         try:
             scores = {}
-            for direction, (source, _) in DIRECTIONS.items():
-                images = self._images["ab"[source]]
+            for direction in pl_module.directions:
+                images = self._images["ab"[DIRECTIONS[direction][0]]]
                 fakes = self._translate(pl_module, images, direction)
                 scores[direction] = self._judge.score(direction, images, fakes)
         finally:

@@ -1,0 +1,429 @@
+"""The one training loop every method runs: a method declares, the base executes.
+
+A method (a subclass of :class:`TranslationMethod`) declares its networks, its directions
+(``("a2b", "b2a")`` or ``("a2b",)``), its optimizers (:class:`OptimizerSpec`), the shared forward
+pass of an iteration and its steps in order (:class:`Step`: which loss, which optimizers), and
+its visuals. The base owns what every method shares: building the optimizers and the schedule in
+iterations, the non-finite guard, DDP gradient hand-over, the iteration counter, the weight
+average of the generators, checkpoint extras and the logging of whatever terms a step returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ugatit.checkpoints.models import align_average_weights, non_network_targets, refusal
+from ugatit.config_checks import MODEL_RULES
+from ugatit.errors import ConfigError, UserError
+from ugatit.nets.base import Generator
+from ugatit.nets.outputs import GeneratorOutput
+from ugatit.training.distributed import average_gradients, take_over_gradient_sync
+from ugatit.training.settings import OptimizerSettings, ScheduleSettings, parse_settings
+from ugatit.visualize import Visual
+
+log = logging.getLogger(__name__)
+
+ALL_DIRECTIONS = ("a2b", "b2a")
+# attribute names of each direction's generator (and, with "_ema", of its weight average):
+# the state-dict prefixes of every checkpoint this project has written
+GENERATOR_NAMES = {"a2b": "generator_ab", "b2a": "generator_ba"}
+SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}  # batch keys: what is read, what is made
+METHOD_KEY = "method"  # checkpoint entry: the import path of the module class that wrote it
+
+
+class NonFiniteLossError(UserError):
+    """Training kept producing NaN/inf losses; the message names the iteration and the terms."""
+
+
+class DirectionError(UserError, ValueError):
+    """A direction the model does not have (e.g. b2a on a one-sided CUT model)."""
+
+
+def plain(config: Any) -> Any:
+    """Hydra hands over DictConfigs; checkpoints should hold plain containers."""
+    if isinstance(config, DictConfig):
+        return OmegaConf.to_container(config, resolve=True)
+    return config
+
+
+def build_network(config: Mapping[str, Any], where: str) -> nn.Module:
+    """Build a network from its Hydra config, refusing any ``_target_`` that is not a network
+    class: settings may come from a checkpoint anyone wrote."""
+    unsafe = non_network_targets(config, where)
+    if unsafe:
+        raise ConfigError(f"{refusal(unsafe)}.")
+    return hydra.utils.instantiate(config)
+
+
+def build_generator(config: Mapping[str, Any], where: str = "model.generator") -> Generator:
+    """A network that declares what the loop and its callers need (``ugatit.nets.base``)."""
+    network = build_network(config, where)
+    if not isinstance(network, Generator):
+        raise ConfigError(
+            f"{where}._target_={config.get('_target_')!r} is not a ugatit.nets.base.Generator: "
+            "derive the class from it, which declares its input size, post-step hook and "
+            "encoder features to the training loop, translate and export."
+        )
+    return network
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    """One Adam optimizer: its name (``lr/<name>`` in the logs), the networks it updates (module
+    attribute names) and its learning rate."""
+
+    name: str
+    networks: tuple[str, ...]
+    lr: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One update of an iteration: ``loss(state) -> (total, terms)`` minimised by the named
+    optimizers together; ``after`` runs once they have stepped. ``name`` labels the total on the
+    progress bar."""
+
+    name: str
+    optimizers: tuple[str, ...]
+    loss: Callable[[dict[str, Any]], tuple[Tensor, dict[str, Tensor]]]
+    after: Callable[[], None] | None = None
+
+
+class TranslationMethod(pl.LightningModule):
+    """Base of every method. Subclasses build their networks in ``__init__`` (after calling
+    :meth:`setup_common`) and implement the declarations below."""
+
+    directions: tuple[str, ...] = ALL_DIRECTIONS
+
+    # ================================================================ declarations
+    def optimizer_specs(self) -> list[OptimizerSpec]:
+        raise NotImplementedError
+
+    def forward_pass(self, real_a: Tensor, real_b: Tensor) -> dict[str, Any]:
+        """What the steps of one iteration share (e.g. the translations, computed once)."""
+        raise NotImplementedError
+
+    def training_steps(self) -> list[Step]:
+        raise NotImplementedError
+
+    def visuals(self, real_a: Tensor, real_b: Tensor) -> dict[str, list[Visual]]:
+        """Sample-grid rows per direction; every column of a row shows the same input image."""
+        raise NotImplementedError
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        """Method state beyond the weights that an exact resume needs (e.g. image pools)."""
+        return {}
+
+    def load_checkpoint_extras(self, extras: Mapping[str, Any]) -> None:
+        """Restore what :meth:`checkpoint_extras` saved."""
+
+    # ================================================================ shared set-up
+    def setup_common(
+        self,
+        hyper_parameters: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None,
+        schedule: Mapping[str, Any] | None,
+        max_nonfinite_steps: int,
+        channels_last: bool,
+        compile: bool,
+        ema_decay: float,
+    ) -> None:
+        """Save the settings a checkpoint needs to rebuild the model, parse the shared ones."""
+        self.automatic_optimization = False
+        # logger=False: the entry point logs the whole resolved run config once instead
+        self.save_hyperparameters(dict(hyper_parameters), logger=False)
+        self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
+        self.schedule_settings = parse_settings(ScheduleSettings, schedule, "schedule")
+        MODEL_RULES["model.ema_decay"].check("model.ema_decay", ema_decay)
+        self.ema_decay = float(ema_decay)
+        self.iteration = 0  # completed training iterations (batches), saved in checkpoints
+        # Non-finite losses: the step is skipped; after this many iterations in a row the run
+        # stops with a checkpoint (0 turns the check, and its host synchronisation, off).
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.skipped_steps = 0
+        self.nonfinite_in_a_row = 0
+        self._sync_gradients_by_hand = False
+        # True between the first optimizer step of an iteration and its counter update: a
+        # checkpoint taken then would not resume exactly (see IterationCheckpoint.on_exception).
+        self.inside_iteration = False
+        self.channels_last = channels_last
+        self.compile_networks = compile
+
+    def add_weight_averages(self) -> None:
+        """Exponential moving averages of the generators' weights (``model.ema_decay`` > 0), used
+        for every translation the module shows or returns; training uses the live ones."""
+        for direction in self.directions:
+            name = GENERATOR_NAMES[direction]
+            average = None
+            if self.ema_decay > 0:
+                average = copy.deepcopy(getattr(self, name)).requires_grad_(False)
+            setattr(self, f"{name}_ema", average)
+
+    # ================================================================ generators
+    def generator(self, direction: str) -> Generator:
+        """The live (trained) generator of ``direction``."""
+        return getattr(self, GENERATOR_NAMES[self.check_direction(direction)])
+
+    def output_generator(self, direction: str) -> Generator:
+        """The generator whose translations are shown and returned: the average with EMA."""
+        name = GENERATOR_NAMES[self.check_direction(direction)]
+        average = getattr(self, f"{name}_ema", None)
+        return average if average is not None else getattr(self, name)
+
+    def discriminator(self, domain: str) -> nn.Module:
+        """The discriminator set that judges images of ``domain`` (``a`` or ``b``)."""
+        network = getattr(self, f"discriminator_{domain}", None) if domain in "ab" else None
+        if not domain or network is None:
+            judged = [d for d in "ab" if getattr(self, f"discriminator_{d}", None) is not None]
+            raise DirectionError(
+                f"This {type(self).__name__} model has no discriminator for domain {domain!r}; "
+                f"it has one for {', '.join(judged)}."
+            )
+        return network
+
+    def generators(self) -> list[Generator]:
+        return [self.generator(d) for d in self.directions]
+
+    def check_direction(self, direction: str) -> str:
+        if direction not in ALL_DIRECTIONS:
+            raise DirectionError(f"direction must be 'a2b' or 'b2a', got {direction!r}.")
+        if direction not in self.directions:
+            raise DirectionError(
+                f"This {type(self).__name__} model translates {', '.join(self.directions)} only "
+                f"(a one-sided method has no {direction} generator); use "
+                f"direction={self.directions[0]}."
+            )
+        return direction
+
+    def forward(self, image: Tensor, direction: str = "a2b") -> GeneratorOutput:
+        """Translate ``image`` (in [-1, 1]) A->B (``a2b``) or B->A (``b2a``)."""
+        return self.output_generator(direction)(image)
+
+    @torch.no_grad()
+    def _update_weight_averages(self) -> None:
+        """Move the averaged weights toward the live ones (a short warm-up: early weights fade fast)."""
+        if self.ema_decay <= 0:
+            return
+        decay = min(self.ema_decay, (1.0 + self.iteration) / (10.0 + self.iteration))
+        for direction in self.directions:
+            live, average = self.generator(direction), self.output_generator(direction)
+            averaged = list(average.parameters())
+            torch._foreach_lerp_(averaged, [p.detach() for p in live.parameters()], 1.0 - decay)
+            for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
+                mine.copy_(theirs)
+
+    def after_generator_step(self) -> None:
+        """The generators' post-step hooks (U-GAT-IT: clip rho to [0, 1]), then the EMA update."""
+        for generator in self.generators():
+            generator.after_optimizer_step()
+        self._update_weight_averages()
+
+    # ================================================================ schedule, optimizers
+    @property
+    def total_iterations(self) -> int:
+        return self.schedule_settings.total_iterations(self.trainer.num_training_batches)
+
+    def lr_factor(self, iteration: int) -> float:
+        """1 until ``decay_start`` of training, then linear to 0 at the last iteration."""
+        if iteration == 0:
+            return 1.0
+        total = self.total_iterations
+        start = int(self.schedule_settings.decay_start * total)
+        if iteration < start:
+            return 1.0
+        return max(0.0, 1.0 - (iteration - start) / max(1, total - start))
+
+    def configure_optimizers(self):
+        s = self.optimizer_settings
+        specs = self.optimizer_specs()
+        self._optimizer_names = [spec.name for spec in specs]
+        optimizers = []
+        for spec in specs:
+            params = [p for name in spec.networks for p in getattr(self, name).parameters()]
+            optimizers.append(
+                torch.optim.Adam(params, lr=spec.lr, betas=s.betas, weight_decay=s.weight_decay)
+            )
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in optimizers]
+        return optimizers, schedulers
+
+    def _named_optimizers(self) -> dict[str, Any]:
+        optimizers = self.optimizers()
+        if not isinstance(optimizers, (list, tuple)):
+            optimizers = [optimizers]
+        names = getattr(self, "_optimizer_names", None) or [s.name for s in self.optimizer_specs()]
+        return dict(zip(names, optimizers, strict=True))
+
+    # ================================================================ speed options
+    def setup(self, stage: str) -> None:
+        """Optional speed-ups, off by default until measured (src/benchmark.py)."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_networks and stage == "fit":
+            for spec in self.optimizer_specs():
+                for name in spec.networks:
+                    getattr(self, name).compile()  # in place: parameter names stay the same
+
+    def networks(self) -> list[nn.Module]:
+        """Every trained network, in the order of the optimizers."""
+        return [getattr(self, n) for spec in self.optimizer_specs() for n in spec.networks]
+
+    def prepare_input(self, image: Tensor) -> Tensor:
+        if self.channels_last:
+            return image.contiguous(memory_format=torch.channels_last)
+        return image
+
+    # ================================================================ the loop
+    def on_train_start(self) -> None:
+        """A run resumed at or past its last scheduled iteration has nothing left to do.
+
+        Without this, Lightning would still run one batch before the end-of-schedule check.
+        """
+        if self.iteration >= self.total_iterations:
+            log.info(
+                "The schedule ends at iteration %d and this run is at iteration %d: nothing to "
+                "train (raise model.schedule.max_iterations to train longer).",
+                self.total_iterations,
+                self.iteration,
+            )
+            self.trainer.should_stop = True
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        real_a, real_b = self.prepare_input(batch["a"]), self.prepare_input(batch["b"])
+        optimizers = self._named_optimizers()
+        # Several backward passes inside one DDP forward: DDP's reducer is switched off for
+        # this step (Lightning re-arms it after every forward) and each optimizer's gradients
+        # are averaged just before its step.
+        self._sync_gradients_by_hand = take_over_gradient_sync(self.trainer.model)
+        state = self.forward_pass(real_a, real_b)
+        self.inside_iteration = True
+        terms: dict[str, Tensor] = {}
+        totals: dict[str, Tensor] = {}
+        finite = True
+        for step in self.training_steps():
+            stepped = [optimizers[name] for name in step.optimizers]
+            with self._only_training(stepped):
+                loss, step_terms = step.loss(state)
+                finite = self._optimizer_step(stepped, loss) and finite
+            if step.after is not None:
+                step.after()
+            terms.update(step_terms)
+            totals[step.name] = loss
+        self._finish_iteration(optimizers, terms, totals, finite)
+
+    @contextlib.contextmanager
+    def _only_training(self, optimizers: Sequence[Any]) -> Iterator[None]:
+        """Gradients on for the parameters of ``optimizers`` only, then back: Lightning's
+        toggle_optimizer for a step that updates several optimizers together."""
+        stepped = {id(p) for o in optimizers for g in o.param_groups for p in g["params"]}
+        switched = [
+            p
+            for o in self._named_optimizers().values()
+            for g in o.param_groups
+            for p in g["params"]
+            if id(p) not in stepped and p.requires_grad
+        ]
+        for p in switched:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in switched:
+                p.requires_grad_(True)
+
+    def _optimizer_step(self, optimizers: Sequence[Any], loss: Tensor) -> bool:
+        """Backward and step unless the loss is not finite on some rank (then all ranks skip)."""
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        if self.max_nonfinite_steps > 0:
+            finite = torch.isfinite(loss.detach()).float()
+            if self.trainer.world_size > 1:
+                finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+            if finite.item() < 1.0:
+                return False
+        self.manual_backward(loss)
+        for optimizer in optimizers:
+            if self._sync_gradients_by_hand:
+                average_gradients(p for group in optimizer.param_groups for p in group["params"])
+            optimizer.step()
+        return True
+
+    def _finish_iteration(
+        self,
+        optimizers: Mapping[str, Any],
+        terms: Mapping[str, Tensor],
+        totals: Mapping[str, Tensor],
+        finite: bool,
+    ) -> None:
+        """Advance the schedule and the counters, log, and stop at the end of the schedule."""
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        self.iteration += 1
+        self.inside_iteration = False
+        self._count_nonfinite(finite, terms)
+
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
+        for name, optimizer in optimizers.items():
+            self.log(f"lr/{name}", optimizer.param_groups[0]["lr"])
+        self.log("train/iteration", float(self.iteration))
+        self.log("train/skipped_steps", float(self.skipped_steps))
+        self.log("it", float(self.iteration), prog_bar=True, logger=False)
+        for name, total in totals.items():
+            self.log(name, total.detach(), prog_bar=True, logger=False)
+        if self.iteration >= self.total_iterations:
+            self.trainer.should_stop = True
+
+    def _count_nonfinite(self, finite: bool, terms: Mapping[str, Tensor]) -> None:
+        """Count skipped steps; after ``max_nonfinite_steps`` in a row save and stop, clearly."""
+        if finite:
+            self.nonfinite_in_a_row = 0
+            return
+        self.skipped_steps += 1
+        self.nonfinite_in_a_row += 1
+        bad = [f"train/{k}" for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        log.warning(
+            "Iteration %d: non-finite loss (%s); step skipped.", self.iteration, ", ".join(bad)
+        )
+        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+            path = self._emergency_checkpoint(f"nonfinite_iter_{self.iteration:07d}.ckpt")
+            raise NonFiniteLossError(
+                f"Training stopped at iteration {self.iteration}: the loss was not finite for "
+                f"{self.nonfinite_in_a_row} iterations in a row (terms: {', '.join(bad)}); those "
+                f"steps were skipped, so the weights are still finite. Checkpoint: {path}. "
+                "Lower the learning rate (model.optimizer.lr) or the weight of the named term "
+                "(e.g. model.loss.cam_weight on small data sets), then resume with ckpt_path=..."
+            )
+
+    def _emergency_checkpoint(self, name: str) -> Path:
+        callback = self.trainer.checkpoint_callback
+        folder = Path(callback.dirpath) if getattr(callback, "dirpath", None) else None
+        folder = folder or Path(self.trainer.default_root_dir) / "checkpoints"
+        path = folder / name
+        self.trainer.save_checkpoint(path)
+        return path
+
+    # ================================================================ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[METHOD_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["iteration"] = self.iteration
+        checkpoint["skipped_steps"] = self.skipped_steps
+        checkpoint.update(self.checkpoint_extras())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # runs before Lightning loads the weights: a checkpoint with or without a weight average
+        # fits a run without or with one
+        align_average_weights(checkpoint["state_dict"], self.state_dict().keys())
+        self.iteration = int(checkpoint.get("iteration", 0))
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
+        self.load_checkpoint_extras(checkpoint)
