@@ -2,9 +2,11 @@
 
     python src/convert.py ugatit INPUT OUTPUT
     python src/convert.py cyclegan [--a2b FILE] [--b2a FILE] OUTPUT
+    python src/convert.py cut latest_net_G.pth OUTPUT
 
 INPUT is a U-GAT-IT PyTorch-port ``save()`` file; --a2b/--b2a are official CycleGAN generators
-(latest_net_G_A.pth is A->B, latest_net_G_B.pth is B->A). The logic lives in ugatit.tools.convert.
+(latest_net_G_A.pth is A->B, latest_net_G_B.pth is B->A); a CUT INPUT is latest_net_G.pth (A->B).
+The logic lives in ugatit.tools.convert.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import argparse
 import sys
 
 from ugatit.errors import UserError
-from ugatit.tools.convert import convert_cyclegan, convert_ugatit, describe
+from ugatit.tools.convert import convert_cut, convert_cyclegan, convert_ugatit, describe
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="convert.py", description="Convert official U-GAT-IT or CycleGAN checkpoints."
+        prog="convert.py", description="Convert official U-GAT-IT, CycleGAN or CUT checkpoints."
     )
     formats = parser.add_subparsers(dest="format", required=True)
     ugatit = formats.add_parser("ugatit", help="U-GAT-IT PyTorch port checkpoint (genA2B, ...)")
@@ -28,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cyclegan.add_argument("--a2b", help="A->B generator (latest_net_G_A.pth or NAME.pth)")
     cyclegan.add_argument("--b2a", help="B->A generator (latest_net_G_B.pth)")
     cyclegan.add_argument("output", help="converted Lightning checkpoint to write (*.ckpt)")
+    cut = formats.add_parser("cut", help="official CUT / FastCUT generator state dict")
+    cut.add_argument("input", help="the generator (latest_net_G.pth)")
+    cut.add_argument("output", help="converted Lightning checkpoint to write (*.ckpt)")
     return parser.parse_args(argv)
 
 
@@ -37,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.format == "ugatit":
             result = convert_ugatit(args.input, args.output)
+        elif args.format == "cut":
+            result = convert_cut(args.input, args.output)
         else:
             result = convert_cyclegan(args.output, a2b=args.a2b, b2a=args.b2a)
     except UserError as error:

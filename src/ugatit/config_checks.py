@@ -170,6 +170,12 @@ MODEL_RULES: dict[str, Rule] = {
         f"model.loss.{name}": WEIGHT
         for name in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "d_loss_scale")
     },
+    "model.loss.nce_weight": WEIGHT,
+    "model.loss.nce_identity": FLAG,
+    "model.loss.flip_equivariance": FLAG,
+    "model.nce.num_patches": POSITIVE_INT,
+    "model.nce.temperature": Number(low=0, low_open=True),
+    "model.nce.mlp_channels": POSITIVE_INT,
     "model.optimizer.lr": Number(low=0, low_open=True),
     "model.optimizer.d_lr": Number(low=0, low_open=True, optional=True),
     "model.optimizer.weight_decay": WEIGHT,

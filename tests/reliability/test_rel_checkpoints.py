@@ -29,7 +29,8 @@ from ugatit.checkpoints.files import (
 from ugatit.errors import UserError
 from ugatit.evaluation.evaluate import evaluate
 from ugatit.inference.translation import load_checkpoint, translate
-from ugatit.tools.convert import ConversionError, checkpoint_dict, convert_cyclegan, convert_ugatit
+from ugatit.tools.convert import ConversionError, convert_cyclegan, convert_ugatit
+from ugatit.tools.convert.writing import checkpoint_dict
 from ugatit.training.cycle import CycleTranslation
 from ugatit.training.pipeline import build, train
 from ugatit.training.resume import choose_checkpoint

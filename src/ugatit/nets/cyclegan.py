@@ -9,8 +9,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ugatit.nets.base import Generator
+from ugatit.nets.cut import BlurDownsample, init_xavier_
 from ugatit.nets.init import init_normal_
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
+
+INITS = {"normal": init_normal_, "xavier": init_xavier_}
 
 
 class ResnetBlock(nn.Module):
@@ -69,28 +72,48 @@ class ResnetGenerator(Generator):
 
 
 class PatchGANDiscriminator(nn.Module):
-    """The 70x70 PatchGAN; as a per-domain discriminator set it returns a single head."""
+    """The 70x70 PatchGAN; as a per-domain discriminator set it returns a single head.
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+    ``antialias=True`` is CUT's variant: every stride-2 conv becomes a stride-1 conv followed by
+    a blur-pool downsampling (the layer indices then differ from CycleGAN's); CUT also draws the
+    initial weights with ``init="xavier"`` (gain 0.02) where CycleGAN uses N(0, 0.02).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        ndf: int = 64,
+        n_layers: int = 3,
+        antialias: bool = False,
+        init: str = "normal",
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2, True),
-        ]
+
+        def down(c_in: int, c_out: int, norm: bool) -> list[nn.Module]:
+            stride = 1 if antialias else 2
+            block: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1)]
+            block += [nn.InstanceNorm2d(c_out)] if norm else []
+            block += [nn.LeakyReLU(0.2, True)]
+            return block + ([BlurDownsample(c_out)] if antialias else [])
+
+        layers: list[nn.Module] = down(in_channels, ndf, norm=False)
         self.n_layers = n_layers
         mult = 1
-        for n in range(1, n_layers + 1):
+        for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1
-            layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=True),
-                nn.InstanceNorm2d(ndf * mult),
-                nn.LeakyReLU(0.2, True),
-            ]
-        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+            layers += down(ndf * prev, ndf * mult, norm=True)
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1),
+            nn.InstanceNorm2d(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
+        ]
         self.model = nn.Sequential(*layers)
         self.min_size = 3 * 2**n_layers
-        init_normal_(self)
+        if init not in INITS:
+            raise ValueError(f"model.discriminator.init={init!r}: use one of {sorted(INITS)}.")
+        INITS[init](self)
 
     def forward(self, x: Tensor) -> list[DiscriminatorHead]:
         if min(x.shape[-2:]) < self.min_size:

@@ -1,4 +1,5 @@
-"""Loss terms of the one training loop: adversarial (lsgan, vanilla, hinge), cycle, identity, CAM.
+"""Loss terms of the training methods: adversarial (lsgan, vanilla, hinge), cycle, identity, CAM,
+PatchNCE.
 
 Adversarial terms act on every discriminator head, on its patch logits and (when present) on its
 CAM logits, as both official U-GAT-IT codes do. A method without CAM simply has no CAM logits.
@@ -15,14 +16,6 @@ from torch import Tensor
 from ugatit.nets.outputs import DiscriminatorHead
 
 GAN_MODES = ("lsgan", "vanilla", "hinge")
-
-
-def check_gan_mode(mode: str) -> str:
-    if mode not in GAN_MODES:
-        raise ValueError(
-            f"Unknown adversarial loss model.loss.gan_mode={mode!r}; choose one of {GAN_MODES}."
-        )
-    return mode
 
 
 def _head_logits(head: DiscriminatorHead) -> list[Tensor]:
@@ -72,3 +65,21 @@ def generator_cam_loss(source_logit: Tensor, other_logit: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(
         source_logit, torch.ones_like(source_logit)
     ) + F.binary_cross_entropy_with_logits(other_logit, torch.zeros_like(other_logit))
+
+
+def patch_nce_loss(queries: Tensor, keys: Tensor, batch: int, temperature: float) -> Tensor:
+    """CUT's PatchNCE per patch, [B * P]: each query must pick its own key among the other
+    positions of the same image. ``queries`` and ``keys`` are [B * P, C], L2-normalised; keys
+    are detached; the diagonal of the negatives is masked with -10, as in the official code."""
+    keys = keys.detach()
+    positive = (queries * keys).sum(dim=1, keepdim=True)
+    channels = queries.shape[1]
+    q = queries.reshape(batch, -1, channels)
+    k = keys.reshape(batch, -1, channels)
+    patches = q.shape[1]
+    negatives = torch.bmm(q, k.transpose(2, 1))
+    diagonal = torch.eye(patches, dtype=torch.bool, device=queries.device)[None]
+    negatives = negatives.masked_fill(diagonal, -10.0).reshape(-1, patches)
+    logits = torch.cat([positive, negatives], dim=1) / temperature
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=queries.device)
+    return F.cross_entropy(logits, target, reduction="none")

@@ -39,6 +39,52 @@ class LossSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContrastiveLossSettings:
+    """CUT / FastCUT weights: lambda_GAN, lambda_NCE, the identity NCE on B (CUT) and the
+    flip-equivariance of FastCUT; the discriminator loss is halved as in the official code."""
+
+    gan_mode: str = "lsgan"
+    adv_weight: float = 1.0
+    nce_weight: float = 1.0
+    nce_identity: bool = True
+    flip_equivariance: bool = False
+    d_loss_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.gan_mode not in GAN_MODES:
+            raise ConfigError(
+                f"model.loss.gan_mode={self.gan_mode!r} is not supported; choose one of {GAN_MODES}."
+            )
+        for name in ("adv_weight", "nce_weight", "d_loss_scale"):
+            _check(f"model.loss.{name}", getattr(self, name))
+        for name in ("nce_identity", "flip_equivariance"):
+            _check(f"model.loss.{name}", getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class NceSettings:
+    """PatchNCE: the generator layers whose features are compared, patches per layer, the
+    temperature and the width of the patch sampler's MLPs."""
+
+    layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    num_patches: int = 256
+    temperature: float = 0.07
+    mlp_channels: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        for name in ("num_patches", "temperature", "mlp_channels"):
+            _check(f"model.nce.{name}", getattr(self, name))
+        if not self.layers or any(
+            isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.layers
+        ):
+            raise ConfigError(
+                f"model.nce.layers={list(self.layers)} must be a non-empty list of generator layer "
+                "indices, e.g. [0,4,8,12,16] (the official default)."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class OptimizerSettings:
     """Adam for both generators together and for all discriminators together."""
 
