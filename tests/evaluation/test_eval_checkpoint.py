@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -24,7 +25,12 @@ from helpers import ROOT, compose_config
 from ugatit.errors import ConfigError
 from ugatit.evaluation.evaluate import evaluate
 from ugatit.evaluation.inception_weights import InceptionWeightsError, inception_weights_path
-from ugatit.inference.translation import CheckpointError
+from ugatit.inference.translation import (
+    CheckpointError,
+    TranslationError,
+    load_checkpoint,
+    translate_files,
+)
 from ugatit.training.pipeline import train
 
 N_EVAL = 4  # test images per domain scored in the main run
@@ -49,6 +55,15 @@ TINY_MODELS = {
         "model.generator.ngf=8",
         "model.generator.n_blocks=1",
         "model.discriminator.ndf=8",
+    ],
+    "cut": [
+        "model=cut_small",
+        "model.generator.ngf=4",
+        "model.generator.n_blocks=1",
+        "model.discriminator.ndf=4",
+        "model.nce.layers=[0,4,8,12]",
+        "model.nce.num_patches=16",
+        "model.nce.mlp_channels=8",
     ],
 }
 
@@ -208,6 +223,23 @@ def test_a_converted_one_direction_checkpoint_is_scored_in_that_direction_only(
     assert set(results) == {"b2a", "shape", "protocol"}
     assert not (run_dir / "a2b").exists()
     assert len(list((run_dir / "b2a").glob("*.png"))) == 2
+
+
+def test_a_one_sided_cut_checkpoint_is_scored_a2b_and_refuses_b2a(
+    weights, tmp_path_factory, data_dir, tmp_path
+):
+    cut = trained_checkpoint(tmp_path_factory, data_dir, "cut")
+    run_dir = tmp_path / "run"
+    results = run_eval(run_dir, data_dir, [f"ckpt_path={cut}", "max_images=2"])
+    assert set(results) == {"a2b", "shape", "protocol"}
+    assert set(results["shape"]) == {"a2b"}
+    assert math.isfinite(results["a2b"]["fid"])
+    assert len(list((run_dir / "a2b").glob("*.png"))) == 2 and not (run_dir / "b2a").exists()
+    translated = tmp_path / "translated"
+    with pytest.raises(TranslationError, match=r"one-sided method\); use direction=a2b"):
+        source = data_dir / "shapes" / "round_rect" / "testB"
+        translate_files(load_checkpoint(cut), source, translated, direction="b2a")
+    assert not translated.exists()
 
 
 def test_full_mode_checkpoint_needs_its_own_crop_size(tmp_path_factory, data_dir, tmp_path):

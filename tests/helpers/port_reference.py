@@ -11,6 +11,7 @@ state dicts) with random weights, in both spectral-norm layouts:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -307,4 +308,82 @@ def cyclegan_generator_state(
             sd[prefix + ".running_mean"] = torch.randn(c, generator=g)
             sd[prefix + ".running_var"] = torch.rand(c, generator=g) + 0.5
             sd[prefix + ".num_batches_tracked"] = torch.tensor(1000)
+    return sd
+
+
+# ---------------------------------------------------------------------------------- CUT
+def _cut_filter(taps: list[float]) -> Tensor:
+    """The official get_filter: outer product of binomial taps, normalised to sum 1 (numpy)."""
+    a = np.array(taps)
+    filt = torch.Tensor(a[:, None] * a[None, :])
+    return filt / torch.sum(filt)
+
+
+def cut_downsample(x: Tensor) -> Tensor:
+    """The official Downsample(filt_size=3, reflect, stride 2), written from its code."""
+    filt = _cut_filter([1.0, 2.0, 1.0])[None, None].repeat(x.shape[1], 1, 1, 1)
+    return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), filt, stride=2, groups=x.shape[1])
+
+
+def cut_upsample(x: Tensor) -> Tensor:
+    """The official Upsample(filt_size=4, replicate, stride 2): transposed conv with padding
+    1 + 1, crop [1:, 1:], then (even filter) [:-1, :-1]."""
+    filt = (_cut_filter([1.0, 3.0, 3.0, 1.0]) * 4)[None, None].repeat(x.shape[1], 1, 1, 1)
+    padded = F.pad(x, [1, 1, 1, 1], mode="replicate")
+    out = F.conv_transpose2d(padded, filt, stride=2, padding=2, groups=x.shape[1])[:, :, 1:, 1:]
+    return out[:, :, :-1, :-1]
+
+
+def cut_generator(sd: StateDict, x: Tensor) -> Tensor:
+    """The official anti-aliased CUT ResnetGenerator (instance norm, no dropout), ``model.N`` keys."""
+
+    def w(i: int | str) -> Tensor:
+        return sd[f"model.{i}.weight"]
+
+    def b(i: int | str) -> Tensor:
+        return sd[f"model.{i}.bias"]
+
+    h = F.relu(instance_norm(reflect_conv(x, w(1), 3, 1, b(1))))
+    h = cut_downsample(F.relu(instance_norm(F.conv2d(h, w(4), b(4), padding=1))))
+    h = cut_downsample(F.relu(instance_norm(F.conv2d(h, w(8), b(8), padding=1))))
+    i = 12
+    while f"model.{i}.conv_block.1.weight" in sd:
+        r = F.relu(
+            instance_norm(reflect_conv(h, w(f"{i}.conv_block.1"), 1, 1, b(f"{i}.conv_block.1")))
+        )
+        h = h + instance_norm(reflect_conv(r, w(f"{i}.conv_block.5"), 1, 1, b(f"{i}.conv_block.5")))
+        i += 1
+    for j in (i + 1, i + 5):
+        h = F.relu(instance_norm(F.conv2d(cut_upsample(h), w(j), b(j), padding=1)))
+    return torch.tanh(reflect_conv(h, w(i + 9), 3, 1, b(i + 9)))
+
+
+def cut_generator_state(ngf: int, n_blocks: int, seed: int = 0, channels: int = 3) -> StateDict:
+    """``latest_net_G.pth`` layout of the official CUT generator, blur filters included."""
+    g = torch.Generator().manual_seed(seed)
+    sd: StateDict = {}
+
+    def conv(prefix: str, c_out: int, c_in: int, k: int) -> None:
+        sd[prefix + ".weight"] = _normal((c_out, c_in, k, k), g, (c_in * k * k) ** -0.5)
+        sd[prefix + ".bias"] = _normal((c_out,), g, 0.1)
+
+    conv("model.1", ngf, channels, 7)
+    conv("model.4", 2 * ngf, ngf, 3)
+    sd["model.7.filt"] = _cut_filter([1.0, 2.0, 1.0])[None, None].repeat(2 * ngf, 1, 1, 1)
+    conv("model.8", 4 * ngf, 2 * ngf, 3)
+    sd["model.11.filt"] = _cut_filter([1.0, 2.0, 1.0])[None, None].repeat(4 * ngf, 1, 1, 1)
+    for n in range(n_blocks):
+        p = f"model.{12 + n}.conv_block"
+        conv(p + ".1", 4 * ngf, 4 * ngf, 3)
+        conv(p + ".5", 4 * ngf, 4 * ngf, 3)
+    i = 12 + n_blocks
+    sd[f"model.{i}.filt"] = (_cut_filter([1.0, 3.0, 3.0, 1.0]) * 4)[None, None].repeat(
+        4 * ngf, 1, 1, 1
+    )
+    conv(f"model.{i + 1}", 2 * ngf, 4 * ngf, 3)
+    sd[f"model.{i + 4}.filt"] = (_cut_filter([1.0, 3.0, 3.0, 1.0]) * 4)[None, None].repeat(
+        2 * ngf, 1, 1, 1
+    )
+    conv(f"model.{i + 5}", ngf, 2 * ngf, 3)
+    conv(f"model.{i + 9}", channels, ngf, 7)
     return sd

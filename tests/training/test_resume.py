@@ -12,6 +12,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from ugatit.data.datamodule import UnpairedDataModule
 from ugatit.data.shapes import ensure_shapes
 from ugatit.training.callbacks import IterationCheckpoint
+from ugatit.training.contrastive import ContrastiveTranslation
 from ugatit.training.cycle import CycleTranslation
 
 TOTAL = 8  # iterations; 5 batches per epoch, so the run crosses an epoch boundary
@@ -73,9 +74,10 @@ def run(
     ckpt_path=None,
     signal_stop=False,
     every_n_iterations=1,
+    build=lambda: CycleTranslation(**MODEL, seed=0),
 ):
     torch.manual_seed(0)
-    module = CycleTranslation(**MODEL, seed=0)
+    module = build()
     datamodule = UnpairedDataModule(
         root=str(data_root),
         crop_size=32,
@@ -131,6 +133,46 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root, stop_at):
     ):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
     assert len(resumed.pool_a.images) == len(straight.pool_a.images)
+
+
+CUT_MODEL = {
+    "generator": {"_target_": "ugatit.nets.cut.CutGenerator", "ngf": 4, "n_blocks": 1},
+    "discriminator": {
+        "_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator",
+        "ndf": 4,
+        "antialias": True,
+        "init": "xavier",
+    },
+    "nce": {"layers": [0, 4, 8, 12], "num_patches": 16, "mlp_channels": 8},
+    "optimizer": {"lr": 1e-3, "weight_decay": 0.0},
+    "schedule": {"max_iterations": TOTAL, "decay_start": 0.25},
+    "ema_decay": 0.5,
+}
+
+
+@pytest.mark.parametrize("method", ["cut", "fastcut"])
+def test_a_contrastive_run_resumes_exactly(tmp_path, data_root, method):
+    """Patch positions and FastCUT's flips are drawn from the module's own saved generator."""
+    loss = {"nce_identity": False, "flip_equivariance": True} if method == "fastcut" else {}
+
+    def build():
+        return ContrastiveTranslation(**CUT_MODEL, loss=loss, seed=0)
+
+    straight, _ = run(data_root, tmp_path / "a", build=build)
+    first, _ = run(data_root, tmp_path / "b", stop_at=3, build=build)
+    resumed, _ = run(data_root, tmp_path / "c", ckpt_path=tmp_path / "b" / "last.ckpt", build=build)
+    assert (first.iteration, resumed.iteration) == (3, TOTAL)
+    assert straight.skipped_steps == 0 and resumed.skipped_steps == 0
+    for (name, p), q in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    assert torch.equal(straight.sampling.get_state(), resumed.sampling.get_state())
+    # the patch sampler trained (it is in the checkpoint and its optimizer stepped)
+    fresh = ContrastiveTranslation(**CUT_MODEL, loss=loss, seed=0)
+    assert not torch.equal(
+        fresh.patch_sampler.mlp_0[0].weight, resumed.patch_sampler.mlp_0[0].weight
+    )
 
 
 def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, data_root):

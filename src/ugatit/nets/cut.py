@@ -196,6 +196,9 @@ class PatchSampler(nn.Module):
             flat = feature.permute(0, 2, 3, 1).flatten(1, 2)  # [B, H*W, C]
             sample = flat[:, position.to(feature.device), :].flatten(0, 1)
             sample = getattr(self, f"mlp_{index}")(sample)
-            norm = sample.pow(2).sum(1, keepdim=True).sqrt()
+            # the official pow(2).sum().pow(0.5) has an infinite gradient where an MLP output is
+            # exactly 0 (every hidden ReLU off), which turns the step into NaN; vector_norm's
+            # gradient there is 0, and its value is the same
+            norm = torch.linalg.vector_norm(sample, dim=1, keepdim=True)
             out.append(sample / (norm + 1e-7))
         return out

@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit.errors import ConfigError, UserError
+from ugatit.training.base import TranslationMethod
 from ugatit.training.cycle import CycleTranslation
 
 DATA_KINDS: tuple[str, ...] = ("random", "builtin")
@@ -235,7 +236,7 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     model = {k: v for k, v in spec["model"].items() if not k.startswith("_")}
     model["schedule"] = {**(model.get("schedule") or {}), "max_iterations": total}
     model["schedule"]["max_epochs"] = None
-    module_class = ReferenceOrderModule if variant == "reference" else CycleTranslation
+    module_class = ReferenceOrderModule if variant == "reference" else method_class(spec)
     module = module_class(**model)
 
     timer = IterationTimer(settings.warmup, settings.iterations)
@@ -305,6 +306,31 @@ def _run_in_fresh_process(spec_path: Path, variant: str, folder: Path) -> dict[s
 
 
 # ---------------------------------------------------------------------------------- orchestration
+def method_class(spec: Mapping[str, Any]) -> type[TranslationMethod]:
+    """The model config's training method (its ``_target_``), checked to be one."""
+    target = str(spec["model"].get("_target_", ""))
+    try:
+        found = hydra.utils.get_class(target)
+    except Exception:
+        found = None
+    if not (isinstance(found, type) and issubclass(found, TranslationMethod)):
+        raise ConfigError(
+            f"model._target_={target!r} is not a training method (a subclass of "
+            "ugatit.training.base.TranslationMethod); pick a model config such as model=ugatit."
+        )
+    return found
+
+
+def variants_for(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The reference ordering exists for U-GAT-IT's order (D first) only; CycleGAN's official
+    order is the project's own step, and one-sided methods have a single ordering."""
+    method = method_class(spec)
+    order = spec["model"].get("update_order", "discriminator_first")
+    if issubclass(method, CycleTranslation) and order == "discriminator_first":
+        return VARIANTS
+    return ("ours",)
+
+
 def _model_name(cfg: DictConfig) -> str:
     """The model config's name (``model=...``), else the generator class."""
     if HydraConfig.initialized():
@@ -370,10 +396,11 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ugatit-benchmark-") as folder:
         spec_path = Path(folder) / "spec.json"
         spec_path.write_text(json.dumps(spec))
-        for variant in VARIANTS:
+        for variant in variants_for(spec):
             print(f"benchmark: timing {variant!r} ...", file=sys.stderr, flush=True)
             results[variant] = _run_in_fresh_process(spec_path, variant, Path(folder))
-    ours, reference = results["ours"], results["reference"]
+    ours = results["ours"]
+    reference = results.get("reference") or dict.fromkeys(("it_per_s", "img_per_s", "peak_mem_mb"))
     on_gpu = ours["device"] != "cpu"
     summary = {
         "model": _model_name(cfg),
