@@ -1,4 +1,4 @@
-"""notebooks/explore.ipynb runs top to bottom (U-GAT-IT trained inside it, and a CycleGAN checkpoint)
+"""notebooks/explore.ipynb runs top to bottom (U-GAT-IT trained inside it, a CycleGAN and a CUT checkpoint)
 and is committed without outputs."""
 
 import ast
@@ -10,12 +10,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from PIL import Image
 
 from helpers import ROOT, fit, tiny_module
+from helpers.port_reference import cut_generator_state
+from ugatit.tools.convert import convert_cut
 
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
 CELL_TIMEOUT_S = 240
@@ -144,3 +147,31 @@ def test_notebook_explains_what_a_cyclegan_checkpoint_lacks(tmp_path, kernel_dir
     assert "No csv/metrics.csv" in text
     # translations both ways and both domains' discriminators; no rho chart, no curves
     assert pictures(notebook) == 4
+
+
+def test_notebook_shows_a_one_sided_cut_checkpoint_in_its_one_direction(tmp_path, kernel_dir):
+    source = tmp_path / "latest_net_G.pth"
+    torch.save(cut_generator_state(ngf=4, n_blocks=2), source)
+    ckpt = convert_cut(source, tmp_path / "cut.ckpt").output
+    for split in ("testA", "testB"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40, 40), (40 * i, 90, 200)).save(
+                tmp_path / "data" / split / f"{i}.png"
+            )
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    with_parameters(
+        notebook,
+        CKPT_PATH=repr(str(ckpt)),
+        N_IMAGES="2",
+        DATA_ROOT=repr(str(tmp_path / "data")),
+        IMAGE_SIZE="32",
+    )
+    execute(notebook, kernel_dir)
+    assert errors(notebook) == []
+    text = printed(notebook)
+    assert "CutGenerator generators" in text
+    assert "ContrastiveTranslation is one-sided: it translates a2b only" in text
+    assert "The B discriminators have no CAM attention" in text and "no rho" in text
+    # the a2b translations and domain B's discriminator only
+    assert pictures(notebook) == 2

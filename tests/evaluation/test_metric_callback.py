@@ -18,6 +18,7 @@ from ugatit.evaluation.fid_kid import inception_features, scores_from_features
 from ugatit.evaluation.fid_kid_callback import FidKidCallback
 from ugatit.evaluation.inception_weights import InceptionWeightsError, inception_weights_path
 from ugatit.training.callbacks import IterationCheckpoint
+from ugatit.training.contrastive import ContrastiveTranslation
 from ugatit.training.pipeline import train
 
 KEYS = [f"val/{m}_{d}" for m in ("fid", "kid") for d in ("a2b", "b2a", "mean")]
@@ -181,3 +182,18 @@ def test_test_split_scores_the_first_test_images(weights, shapes_dir):
     first_a = torch.stack([datamodule.test_datasets["a"][i]["image"] for i in range(2)])
     assert torch.equal(callback._images["a"], first_a)
     assert len(callback._real["b"]) == 2
+
+
+def test_a_one_sided_model_is_scored_in_its_one_direction(weights):
+    datamodule = FixedPairsDataModule(n=2, size=32)
+    datamodule.setup("fit")
+    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    module = ContrastiveTranslation(
+        generator={"_target_": "ugatit.nets.cut.CutGenerator", "ngf": 4, "n_blocks": 1},
+        discriminator={"_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator", "ndf": 4},
+        nce={"layers": [0, 4, 8, 12], "num_patches": 8, "mlp_channels": 8},
+        schedule={"max_iterations": 1},
+    )
+    metrics = FidKidCallback(every_n_iterations=1, device="cpu").compute(trainer, module)
+    assert sorted(metrics) == ["val/fid_a2b", "val/fid_mean", "val/kid_a2b", "val/kid_mean"]
+    assert metrics["val/fid_mean"] == metrics["val/fid_a2b"]

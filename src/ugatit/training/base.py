@@ -143,7 +143,9 @@ class TranslationMethod(pl.LightningModule):
         """Save the settings a checkpoint needs to rebuild the model, parse the shared ones."""
         self.automatic_optimization = False
         # logger=False: the entry point logs the whole resolved run config once instead
-        self.save_hyperparameters(dict(hyper_parameters), logger=False)
+        # plain containers: a checkpoint must load with weights_only=True
+        self.save_hyperparameters({k: plain(v) for k, v in hyper_parameters.items()}, logger=False)
+        optimizer, schedule = plain(optimizer), plain(schedule)
         self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
         self.schedule_settings = parse_settings(ScheduleSettings, schedule, "schedule")
         MODEL_RULES["model.ema_decay"].check("model.ema_decay", ema_decay)
