@@ -3,20 +3,21 @@
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from helpers import CONF, FAST, compose_train
 from ugatit.training.pipeline import train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-ABLATIONS = [name for name in EXPERIMENTS if name.startswith("ablation_")]
+ABLATIONS = sorted(p.stem for p in (CONF / "ablation").glob("*.yaml"))
 
 
 def test_the_paper_rows_and_ablations_exist():
     for data in ("selfie2anime", "horse2zebra", "cat2dog", "photo2portrait", "vangogh2photo"):
         assert f"ugatit_{data}" in EXPERIMENTS and f"cyclegan_{data}" in EXPERIMENTS
-    assert set(ABLATIONS) == {
-        f"ablation_{n}" for n in ("in", "ln", "adain", "gn", "no_cam", "no_g_cam", "no_d_cam")
-    }
+    for data in ("horse2zebra", "cat2dog"):
+        assert f"cut_{data}" in EXPERIMENTS and f"fastcut_{data}" in EXPERIMENTS
+    assert set(ABLATIONS) == {"in", "ln", "adain", "gn", "no_cam", "no_g_cam", "no_d_cam"}
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -25,27 +26,49 @@ def test_experiment_composes_with_the_paper_values(tmp_path, shapes_dir, name):
     assert cfg.data.crop_size == 256 and cfg.data.batch_size == 1
     if name.startswith("cyclegan"):
         assert cfg.model.loss.identity_weight == 5.0 and cfg.model.optimizer.lr == 2e-4
+        assert cfg.model.update_order == "generator_first"
+    elif name.startswith(("cut", "fastcut")):
+        fast = name.startswith("fastcut")
+        assert cfg.model.loss.nce_weight == (10.0 if fast else 1.0)
+        assert cfg.model.loss.nce_identity is (not fast)
+        assert cfg.model.loss.flip_equivariance is fast
+        assert cfg.model.schedule.max_epochs == (200 if fast else 400)
+        assert cfg.model.optimizer.lr == 2e-4 and cfg.model.nce.num_patches == 256
     else:
-        assert cfg.model.loss.cam_weight in (1000.0, 0.0) and cfg.model.optimizer.lr == 1e-4
+        assert cfg.model.loss.cam_weight == 1000.0 and cfg.model.optimizer.lr == 1e-4
         assert cfg.model.schedule.max_iterations == 1_000_000
+        assert cfg.model.update_order == "discriminator_first"
 
 
-EXPECTED = {
-    "ablation_in": ("norm", "in"),
-    "ablation_ln": ("norm", "ln"),
-    "ablation_adain": ("norm", "adain"),
-    "ablation_gn": ("norm", "gn"),
-    "ablation_no_cam": ("use_cam", False),
-    "ablation_no_g_cam": ("use_cam", False),
-    "ablation_no_d_cam": ("norm", "adalin"),
+EXPECTED = {  # what each ablation changes, and a setting it must leave as it was
+    "in": {"generator.norm": "in", "discriminator.use_cam": True},
+    "ln": {"generator.norm": "ln", "discriminator.use_cam": True},
+    "adain": {"generator.norm": "adain", "discriminator.use_cam": True},
+    "gn": {"generator.norm": "gn", "discriminator.use_cam": True},
+    "no_cam": {"generator.use_cam": False, "discriminator.use_cam": False, "loss.cam_weight": 0.0},
+    "no_g_cam": {"generator.use_cam": False, "discriminator.use_cam": True, "loss.cam_weight": 0.0},
+    "no_d_cam": {
+        "generator.use_cam": True,
+        "discriminator.use_cam": False,
+        "generator.norm": "adalin",
+    },
 }
+
+
+@pytest.mark.parametrize("name", ABLATIONS)
+def test_ablation_composes_onto_the_paper_setting(tmp_path, shapes_dir, name):
+    cfg = compose_train(
+        tmp_path, shapes_dir, ["experiment=ugatit_selfie2anime", f"ablation={name}"]
+    )
+    for key, value in EXPECTED[name].items():
+        assert OmegaConf.select(cfg.model, key) == value, key
+    assert cfg.data.name == "selfie2anime" and cfg.model.generator.ngf == 64
 
 
 @pytest.mark.parametrize("name", ABLATIONS)
 def test_ablation_trains_a_few_iterations(tmp_path, shapes_dir: Path, name):
     overrides = [
-        f"experiment={name}",
-        "data=shapes",
+        f"ablation={name}",
         "model=ugatit_small",
         "trainer=cpu",
         *FAST,
@@ -54,8 +77,8 @@ def test_ablation_trains_a_few_iterations(tmp_path, shapes_dir: Path, name):
         "model.discriminator.ndf=8",
     ]
     cfg = compose_train(tmp_path, shapes_dir, overrides)
-    key, value = EXPECTED[name]
-    assert cfg.model.generator[key] == value
+    for key, value in EXPECTED[name].items():
+        assert OmegaConf.select(cfg.model, key) == value, key
     metrics = train(cfg)
     assert metrics["train/iteration"] == 2.0
     has_g_cam = cfg.model.generator.use_cam and cfg.model.loss.cam_weight > 0

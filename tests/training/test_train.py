@@ -35,7 +35,11 @@ def test_a_few_iterations_leave_checkpoint_samples_and_metrics(tmp_path, shapes_
 
 def test_debug_fdr_runs_one_batch(tmp_path, shapes_dir):
     cfg = compose_train(tmp_path, shapes_dir, ["debug=fdr", "callbacks.rich_progress_bar=null"])
-    train(cfg)
+    metrics = train(cfg)
+    # one training batch and one validation batch ran; fast_dev_run writes no checkpoint
+    assert metrics["train/iteration"] == 1.0
+    assert "val/cycle_l1" in metrics
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 @pytest.mark.parametrize("model", ["cyclegan_small", "ugatit_small"])

@@ -64,6 +64,8 @@ class IterationCheckpoint(ModelCheckpoint):
         )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fast_dev_run:  # debug=fdr: Lightning writes no checkpoint, nor do we
+            return
         if self.save_last and trainer.global_step > 0 and not trainer.sanity_checking:
             if self._last_global_step_saved != trainer.global_step:
                 self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
