@@ -169,7 +169,7 @@ def test_unreadable_images_stop_or_are_skipped(models, tmp_path):
     "make_input, message",
     [
         (lambda d: d / "missing", r"input '.*missing' does not exist"),
-        (lambda d: d, r"input folder '.*' holds no images"),
+        (lambda d: d, r"input '.*' holds no images"),
         (lambda d: d / "notes.txt", r"'.*notes.txt' is not an image file"),
         (
             lambda d: write_image(d / "tiny.png", 5, 30, 6),

@@ -67,8 +67,16 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
     assert len(runs) == 1
-    assert (runs[0] / "checkpoints" / "last.ckpt").exists()
     assert (runs[0] / ".hydra" / "config.yaml").exists()
+    # what the run must have produced: a checkpoint at its last iteration, a sample grid, the
+    # logged losses and the shape metric of the built-in data at the end
+    checkpoint = torch.load(runs[0] / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["iteration"] == 2
+    assert checkpoint["method"] == "ugatit.training.cycle.CycleTranslation"
+    assert sorted((runs[0] / "samples").glob("*.png"))
+    metrics = (runs[0] / "csv" / "metrics.csv").read_text()
+    assert "train/g_total" in metrics and "val/shape_success_a2b" in metrics
+    assert "shape translation: A->B success" in result.stdout + result.stderr
 
 
 def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):

@@ -23,7 +23,13 @@ from ugatit.data.download import (
     ensure_dataset,
 )
 from ugatit.data.errors import DataError
-from ugatit.data.images import IMAGE_EXTENSIONS, check_images, list_images, report_bad_images
+from ugatit.data.images import (
+    IMAGE_EXTENSIONS,
+    check_images,
+    images_in_folder,
+    list_images,
+    report_bad_images,
+)
 from ugatit.data.sampler import UnpairedSampler
 from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 
@@ -250,16 +256,9 @@ class UnpairedDataModule(pl.LightningDataModule):
                 "Prediction needs data.predict_dir: set it to a folder of images to translate."
             )
         folder = Path(str(self.predict_dir)).expanduser()
-        if not folder.is_dir():
-            raise DataError(
-                f"data.predict_dir '{folder}' does not exist; point it at a folder of images."
-            )
-        files = list_images(folder, recursive=True)
-        if not files:
-            raise DataError(
-                f"data.predict_dir '{folder}' holds no images (searched recursively for "
-                f"{' '.join(IMAGE_EXTENSIONS)}); point it at a folder of images."
-            )
+        files = images_in_folder(
+            folder, "data.predict_dir", "point it at a folder of images.", DataError
+        )
         key = ("predict", None)
         self.predict_dataset = ImageFolderDataset(
             self._scan({key: files})[key], self.crop_size, self.unreadable_advice()

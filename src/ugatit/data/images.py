@@ -49,6 +49,22 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in _visible_files(folder, recursive) if is_image_name(p))
 
 
+def images_in_folder(
+    folder: Path, what: str, fix: str, error: type[Exception], recursive: bool = True
+) -> list[Path]:
+    """The image files under ``folder``; a missing folder or one without images is one
+    ``error`` that names ``what`` the folder is and the ``fix``."""
+    if not folder.is_dir():
+        raise error(f"{what} '{folder}' does not exist; {fix}")
+    files = list_images(folder, recursive=recursive)
+    if not files:
+        searched = "searched recursively" if recursive else "searched"
+        raise error(
+            f"{what} '{folder}' holds no images ({searched} for {' '.join(IMAGE_EXTENSIONS)}); {fix}"
+        )
+    return files
+
+
 def non_image_files(folder: Path, recursive: bool = True) -> list[Path]:
     """The visible files that :func:`list_images` leaves out because of their extension."""
     return sorted(p for p in _visible_files(folder, recursive) if not is_image_name(p))

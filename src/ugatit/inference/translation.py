@@ -33,7 +33,7 @@ from ugatit.data.dataset import to_tensor
 from ugatit.data.images import (
     IMAGE_EXTENSIONS,
     check_images,
-    list_images,
+    images_in_folder,
     load_rgb,
     non_image_files,
     report_bad_images,
@@ -310,17 +310,8 @@ def collect_inputs(input_path: str | Path | None) -> tuple[Path, list[Path]]:
                 f"{' '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images."
             )
         return path.parent, [path]
-    if not path.is_dir():
-        raise TranslationError(
-            f"input '{path}' does not exist; pass an existing image file or folder of images."
-        )
-    files = list_images(path, recursive=True)
-    if not files:
-        raise TranslationError(
-            f"input folder '{path}' holds no images (searched recursively for "
-            f"{' '.join(IMAGE_EXTENSIONS)}); point input at a folder with image files."
-        )
-    return path, files
+    fix = "pass an existing image file or a folder of images."
+    return path, images_in_folder(path, "input", fix, TranslationError)
 
 
 def _warn_left_out(folder: Path) -> None:

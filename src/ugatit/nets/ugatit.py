@@ -47,6 +47,16 @@ CAM_WEIGHTS: tuple[str, ...] = ("normalized", "raw")
 N_DOWNSAMPLING = 2
 
 
+def require_images(x: Tensor, channels: int, network: str, key: str) -> tuple[int, int]:
+    """(H, W) of an image batch [B, channels, H, W]; anything else is a message, not a matmul error."""
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(
+            f"{network} expects images [B, {channels}, H, W] ({key}.in_channels={channels}), "
+            f"got shape {tuple(x.shape)}."
+        )
+    return int(x.shape[-2]), int(x.shape[-1])
+
+
 def _pad_conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
     """Reflection padding then an unpadded bias-free conv, the generator's building pair."""
     pad = (kernel - 1) // 2
@@ -195,12 +205,7 @@ class UgatitGenerator(Generator):
 
     def _check_input(self, x: Tensor) -> None:
         """Turn wrong input shapes into messages that name the fix, not matrix-shape errors."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UgatitGenerator expects images [B, {self.in_channels}, H, W] "
-                f"(model.generator.in_channels={self.in_channels}), got shape {tuple(x.shape)}."
-            )
-        h, w = x.shape[-2:]
+        h, w = require_images(x, self.in_channels, "UgatitGenerator", "model.generator")
         if not self.light and (h != self.img_size or w != self.img_size):
             raise ValueError(
                 f"The full U-GAT-IT generator was built for {self.img_size}x{self.img_size} "
@@ -313,12 +318,7 @@ class UgatitDiscriminator(nn.Module):
         init_normal_(self)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UgatitDiscriminator expects images [B, {self.in_channels}, H, W], "
-                f"got shape {tuple(x.shape)}."
-            )
-        h, w = x.shape[-2:]
+        h, w = require_images(x, self.in_channels, "UgatitDiscriminator", "model.discriminator")
         if min(h, w) < self.min_size:
             raise ValueError(
                 f"A U-GAT-IT discriminator with {self.n_layers} layers needs inputs of at least "

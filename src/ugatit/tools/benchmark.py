@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ugatit.config_checks import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError, UserError
 from ugatit.training.base import TranslationMethod
 from ugatit.training.cycle import CycleTranslation
@@ -92,20 +93,10 @@ class BenchmarkSettings:
     threads: int | None = None  # CPU threads (torch.set_num_threads); None: PyTorch's default
 
     def __post_init__(self) -> None:
-        def integer(name: str, minimum: int, allow_none: bool = False) -> None:
-            value = getattr(self, name)
-            if allow_none and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(
-                    f"benchmark.{name}={value!r} is invalid: it must be an integer >= {minimum}"
-                    + (" (or null)." if allow_none else ".")
-                )
-
-        integer("iterations", 1)
-        integer("warmup", 0)
-        integer("batch_size", 1, allow_none=True)
-        integer("threads", 1, allow_none=True)
+        POSITIVE_INT.check("benchmark.iterations", self.iterations)
+        COUNT.check("benchmark.warmup", self.warmup)
+        OPTIONAL_POSITIVE_INT.check("benchmark.batch_size", self.batch_size)
+        OPTIONAL_POSITIVE_INT.check("benchmark.threads", self.threads)
         if self.data not in DATA_KINDS:
             raise ConfigError(
                 f"benchmark.data={self.data!r} is invalid: choose 'random' (random tensors of the "

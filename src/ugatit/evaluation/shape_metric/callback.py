@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ugatit.errors import ConfigError
+from ugatit.config_checks import OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.evaluation.shape_metric.scoring import DIRECTIONS, ShapeJudge, mean_success, summary
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,8 @@ class ShapeMetricCallback(pl.Callback):
     def __init__(
         self, every_n_iterations: int | None = 200, max_images: int = 50, at_train_end: bool = True
     ) -> None:
-        if every_n_iterations is not None and (
-            isinstance(every_n_iterations, bool)
-            or not isinstance(every_n_iterations, int)
-            or every_n_iterations < 1
-        ):
-            raise ConfigError(
-                f"callbacks.shape_metric.every_n_iterations={every_n_iterations!r} is invalid: use "
-                "an integer >= 1 or null."
-            )
+        OPTIONAL_POSITIVE_INT.check("callbacks.shape_metric.every_n_iterations", every_n_iterations)
+        POSITIVE_INT.check("callbacks.shape_metric.max_images", max_images)
         self.every_n_iterations = every_n_iterations
         self.max_images = max_images
         self.at_train_end = at_train_end
