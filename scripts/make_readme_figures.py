@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import to_pil_image
 
-from ugatit.analysis import notebook as nu
+from ugatit import analysis as nu
 from ugatit.entry import run_guarded
 from ugatit.errors import UserError
 from ugatit.inference.translation import load_checkpoint

@@ -18,7 +18,21 @@ def run_guarded(function: Callable[..., T], *args: Any) -> T:
     (1, or the error's own ``exit_code``, e.g. 143 for a run stopped by SIGTERM)."""
     try:
         return function(*args)
-    except UserError as error:
-        log.error("%s", error)
-        print(f"\nError: {error}", file=sys.stderr)
-        sys.exit(getattr(error, "exit_code", 1))
+    except Exception as error:
+        user_error = _user_error(error)
+        if user_error is None:
+            raise
+        log.error("%s", user_error)
+        print(f"\nError: {user_error}", file=sys.stderr)
+        sys.exit(getattr(user_error, "exit_code", 1))
+
+
+def _user_error(error: BaseException) -> UserError | None:
+    """The user-fixable error itself, also when Hydra's instantiate wrapped it (a data module or
+    network refusing its settings), so the user reads its one message, not Hydra's wrapping."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UserError):
+            return seen
+        seen = seen.__cause__
+    return None

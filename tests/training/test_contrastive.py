@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import FAST, FixedPairsDataModule, compose_train, fit
-from ugatit.analysis import notebook as nu
+from ugatit import analysis as nu
 from ugatit.training.base import DirectionError
 from ugatit.training.contrastive import ContrastiveTranslation
 from ugatit.training.losses import patch_nce_loss

@@ -111,3 +111,21 @@ def test_a_run_folder_with_a_last_checkpoint_resumes_itself(tmp_path, shapes_dir
     previous = (tmp_path / "csv" / "metrics.previous-1.csv").read_text()
     assert "train/g_total" in previous.splitlines()[0]
     assert (tmp_path / "csv" / "metrics.csv").exists()
+
+
+def test_a_folder_data_set_without_its_root_ends_in_one_clear_message(tmp_path):
+    """Raised inside Hydra's instantiate, the data module's own message reaches the user alone."""
+    command = [
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "data=folder",
+        "model=cyclegan_small",
+        f"paths.log_dir={tmp_path}/logs",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert (
+        "Error: data.root is not set" in result.stderr
+        and "data.root=/path/to/ROOT" in result.stderr
+    )
+    assert "Traceback" not in result.stderr and "Error in call to target" not in result.stderr

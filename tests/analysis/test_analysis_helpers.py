@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 
 from helpers import ROOT, tiny_module
-from ugatit.analysis import notebook as nu
+from ugatit import analysis as nu
 from ugatit.data.errors import DataError
 from ugatit.errors import UserError
 
