@@ -7,6 +7,7 @@ from helpers import fit, tiny_module
 from ugatit.nets.cyclegan import ResnetGenerator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.base import NonFiniteLossError
+from ugatit.training.cycle import CycleTranslation
 
 
 class FlakyGenerator(ResnetGenerator):
@@ -55,3 +56,21 @@ def test_persistent_nonfinite_losses_stop_with_a_checkpoint_and_a_clear_message(
     assert path.exists()
     state = torch.load(path, weights_only=False)["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_skipped_step_leaves_weights_and_adam_state_untouched(fused):
+    """The device-side skip (fused Adam's found_inf, used on GPUs) and the host-side one."""
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.Adam([weight], lr=0.1, fused=fused)
+    weight.grad = torch.ones(3)
+    CycleTranslation._step_unless(optimizer, torch.tensor(True))
+    stepped = weight.detach().clone()
+    state = {k: v.clone() for k, v in optimizer.state[weight].items()}
+    assert not torch.equal(stepped, torch.ones(3))
+    weight.grad = torch.full((3,), float("nan"))
+    CycleTranslation._step_unless(optimizer, torch.tensor(False))
+    assert torch.equal(weight.detach(), stepped)
+    for key, value in optimizer.state[weight].items():
+        assert torch.equal(value, state[key]), key
+    assert not hasattr(optimizer, "found_inf")

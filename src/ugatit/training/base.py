@@ -43,6 +43,27 @@ SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}  # batch keys: what is re
 METHOD_KEY = "method"  # checkpoint entry: the import path of the module class that wrote it
 
 
+class _PendingCheck:
+    """One iteration's non-finite counts on their way to the host: copied without blocking; read
+    (waiting for that copy alone) when the host acts on them."""
+
+    def __init__(self, iteration: int, names: list[str], tensors: list[Tensor]) -> None:
+        self.iteration, self.names = iteration, names
+        device = tensors[0].device
+        if device.type == "cuda":
+            self.copies = [t.to("cpu", non_blocking=True) for t in tensors]
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.copies, self.event = tensors, None
+
+    def values(self) -> tuple[int, int, list[bool]]:
+        if self.event is not None:
+            self.event.synchronize()
+        bad, in_a_row, term_ok = self.copies
+        return int(bad), int(in_a_row), [bool(ok) for ok in term_ok]
+
+
 class NonFiniteLossError(UserError):
     """Training kept producing NaN/inf losses; the message names the iteration and the terms."""
 
@@ -77,6 +98,15 @@ def build_generator(config: Mapping[str, Any], where: str = "model.generator") -
             "encoder features to the training loop, translate and export."
         )
     return network
+
+
+def _fused_adam_available(params: Sequence[Tensor]) -> bool:
+    """Fused Adam on GPUs: one kernel per step, and it skips a non-finite step on the device
+    (``found_inf``) where the default implementation needs the host to decide. On a CPU the
+    default (foreach) implementation stays: the host check costs nothing there, and its
+    arithmetic is the one this project's training figures were recorded with (fused Adam rounds
+    differently, which a GAN amplifies to several grey levels within a few iterations)."""
+    return bool(params) and all(p.device.type == "cuda" and p.is_floating_point() for p in params)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +184,11 @@ class TranslationMethod(pl.LightningModule):
         # Non-finite losses: the step is skipped; after this many iterations in a row the run
         # stops with a checkpoint (0 turns the check, and its host synchronisation, off).
         self.max_nonfinite_steps = max_nonfinite_steps
-        self.skipped_steps = 0
-        self.nonfinite_in_a_row = 0
+        # counted on the device the losses live on, read by the host only when a CPU makes that
+        # free or one iteration later (a GPU's queue is never stalled by the check)
+        self._skipped = torch.zeros((), dtype=torch.long)
+        self._in_a_row = torch.zeros((), dtype=torch.long)
+        self._pending_check: _PendingCheck | None = None
         self._sync_gradients_by_hand = False
         # True between the first optimizer step of an iteration and its counter update: a
         # checkpoint taken then would not resume exactly (see IterationCheckpoint.on_exception).
@@ -255,7 +288,13 @@ class TranslationMethod(pl.LightningModule):
         for spec in specs:
             params = [p for name in spec.networks for p in getattr(self, name).parameters()]
             optimizers.append(
-                torch.optim.Adam(params, lr=spec.lr, betas=s.betas, weight_decay=s.weight_decay)
+                torch.optim.Adam(
+                    params,
+                    lr=spec.lr,
+                    betas=s.betas,
+                    weight_decay=s.weight_decay,
+                    fused=_fused_adam_available(params),
+                )
             )
         schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in optimizers]
         return optimizers, schedulers
@@ -312,12 +351,14 @@ class TranslationMethod(pl.LightningModule):
         self.inside_iteration = True
         terms: dict[str, Tensor] = {}
         totals: dict[str, Tensor] = {}
-        finite = True
+        finite: Tensor | None = None
         for step in self.training_steps():
             stepped = [optimizers[name] for name in step.optimizers]
             with self._only_training(stepped):
                 loss, step_terms = step.loss(state)
-                finite = self._optimizer_step(stepped, loss) and finite
+                step_finite = self._optimizer_step(stepped, loss)
+                if step_finite is not None:
+                    finite = step_finite if finite is None else finite & step_finite
             if step.after is not None:
                 step.after()
             terms.update(step_terms)
@@ -344,64 +385,110 @@ class TranslationMethod(pl.LightningModule):
             for p in switched:
                 p.requires_grad_(True)
 
-    def _optimizer_step(self, optimizers: Sequence[Any], loss: Tensor) -> bool:
-        """Backward and step unless the loss is not finite on some rank (then all ranks skip)."""
+    def _optimizer_step(self, optimizers: Sequence[Any], loss: Tensor) -> Tensor | None:
+        """Backward and step; where the loss is not finite on some rank, every rank skips the
+        update. The skip happens on the device (fused Adam's ``found_inf``): no host
+        synchronisation. Returns the finiteness flag (None with the check off)."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
+        finite = None
         if self.max_nonfinite_steps > 0:
-            finite = torch.isfinite(loss.detach()).float()
+            finite = torch.isfinite(loss.detach())
             if self.trainer.world_size > 1:
-                finite = self.trainer.strategy.reduce(finite, reduce_op="min")
-            if finite.item() < 1.0:
-                return False
+                finite = self.trainer.strategy.reduce(finite.float(), reduce_op="min") > 0
         self.manual_backward(loss)
         for optimizer in optimizers:
             if self._sync_gradients_by_hand:
                 average_gradients(p for group in optimizer.param_groups for p in group["params"])
+            self._step_unless(optimizer, finite)
+        return finite
+
+    @staticmethod
+    def _step_unless(optimizer: Any, finite: Tensor | None) -> None:
+        """``optimizer.step()``, skipped (parameters and moments untouched) where not ``finite``."""
+        inner = getattr(optimizer, "optimizer", optimizer)  # Lightning wraps the torch optimizer
+        if finite is None:
             optimizer.step()
-        return True
+        elif inner.defaults.get("fused"):
+            inner.found_inf = (~finite).float()
+            try:
+                optimizer.step()
+            finally:
+                del inner.found_inf
+        elif bool(finite):  # an optimizer without fused Adam: the host decides (synchronises)
+            optimizer.step()
 
     def _finish_iteration(
         self,
         optimizers: Mapping[str, Any],
         terms: Mapping[str, Tensor],
         totals: Mapping[str, Tensor],
-        finite: bool,
+        finite: Tensor | None,
     ) -> None:
         """Advance the schedule and the counters, log, and stop at the end of the schedule."""
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
         self.inside_iteration = False
-        self._count_nonfinite(finite, terms)
+        if finite is not None:
+            self._count_nonfinite(finite, terms)
 
+        # tensors go to the loggers, which read them at their own interval; the progress bar
+        # reads what it is given at every refresh, so it gets plain numbers, now and then
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         for name, optimizer in optimizers.items():
             self.log(f"lr/{name}", optimizer.param_groups[0]["lr"])
         self.log("train/iteration", float(self.iteration))
-        self.log("train/skipped_steps", float(self.skipped_steps))
-        self.log("it", float(self.iteration), prog_bar=True, logger=False)
-        for name, total in totals.items():
-            self.log(name, total.detach(), prog_bar=True, logger=False)
+        self.log("train/skipped_steps", self._skipped.float())
+        interval = max(1, int(getattr(self.trainer, "log_every_n_steps", 1) or 1))
+        if self.iteration % interval == 0 or self.iteration >= self.total_iterations:
+            self.log("it", float(self.iteration), prog_bar=True, logger=False)
+            for name, total in totals.items():
+                self.log(name, float(total.detach()), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:
             self.trainer.should_stop = True
 
-    def _count_nonfinite(self, finite: bool, terms: Mapping[str, Tensor]) -> None:
-        """Count skipped steps; after ``max_nonfinite_steps`` in a row save and stop, clearly."""
-        if finite:
-            self.nonfinite_in_a_row = 0
+    @property
+    def skipped_steps(self) -> int:
+        """Iterations whose update was skipped for a non-finite loss (reads the device counter)."""
+        return int(self._skipped)
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._skipped = torch.tensor(int(value), dtype=torch.long, device=self._skipped.device)
+
+    def _count_nonfinite(self, finite: Tensor, terms: Mapping[str, Tensor]) -> None:
+        """Count skipped steps on the device. The host looks at the counts of this iteration at
+        once on a CPU (free there), and one iteration late elsewhere (copied without blocking,
+        so the queue keeps running): it warns, and after ``max_nonfinite_steps`` in a row it
+        saves and stops, clearly."""
+        device = finite.device
+        bad = (~finite).long()
+        self._skipped = self._skipped.to(device) + bad
+        self._in_a_row = (self._in_a_row.to(device) + 1) * bad
+        names = list(terms)
+        term_ok = torch.stack([torch.isfinite(v.detach()).all() for v in terms.values()])
+        check = _PendingCheck(self.iteration, names, [bad, self._in_a_row, term_ok])
+        if device.type == "cpu":
+            self._act_on(check)
             return
-        self.skipped_steps += 1
-        self.nonfinite_in_a_row += 1
-        bad = [f"train/{k}" for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        previous, self._pending_check = self._pending_check, check
+        if previous is not None:
+            self._act_on(previous)
+
+    def _act_on(self, check: _PendingCheck) -> None:
+        bad, in_a_row, term_ok = check.values()
+        if not bad:
+            return
+        failed = [f"train/{n}" for n, ok in zip(check.names, term_ok, strict=True) if not ok]
         log.warning(
-            "Iteration %d: non-finite loss (%s); step skipped.", self.iteration, ", ".join(bad)
+            "Iteration %d: non-finite loss (%s); step skipped.", check.iteration, ", ".join(failed)
         )
-        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+        if in_a_row >= self.max_nonfinite_steps:
             path = self._emergency_checkpoint(f"nonfinite_iter_{self.iteration:07d}.ckpt")
             raise NonFiniteLossError(
                 f"Training stopped at iteration {self.iteration}: the loss was not finite for "
-                f"{self.nonfinite_in_a_row} iterations in a row (terms: {', '.join(bad)}); those "
+                f"{int(in_a_row)} iterations in a row (terms: {', '.join(failed)}); those "
                 f"steps were skipped, so the weights are still finite. Checkpoint: {path}. "
                 "Lower the learning rate (model.optimizer.lr) or the weight of the named term "
                 "(e.g. model.loss.cam_weight on small data sets), then resume with ckpt_path=..."
