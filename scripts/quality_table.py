@@ -61,7 +61,8 @@ def row(run: Path) -> str:
         return f"| {run.name} | {overrides(run)} | - | - | no shape metric logged | | | |"
 
     def f(key: str, digits: int = 2) -> str:
-        return f"{float(m[key]):.{digits}f}"
+        """The value, or "-" for a direction the model does not have (one-sided CUT)."""
+        return f"{float(m[key]):.{digits}f}" if m.get(key) not in (None, "") else "-"
 
     return (
         f"| {run.name} | {overrides(run)} | {m['iteration']} | {minutes(run):.1f} | "
