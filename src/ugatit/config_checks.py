@@ -186,6 +186,7 @@ MODEL_RULES: dict[str, Rule] = {
     "model.pool_size": COUNT,
     "model.max_nonfinite_steps": COUNT,
     "model.channels_last": FLAG,
+    "model.batch_generator_calls": FLAG,
     "model.compile": FLAG,
     "model.ema_decay": Number(low=0, high=1, high_open=True, why="0 turns the average off"),
     "model.generator.ngf": POSITIVE_INT,

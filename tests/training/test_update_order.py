@@ -106,7 +106,11 @@ CASES = {
 def _module(config: dict) -> CycleTranslation:
     torch.manual_seed(0)
     optimizer = {"lr": LR, "betas": list(BETAS), "weight_decay": WEIGHT_DECAY}
-    return CycleTranslation(**{**config, "optimizer": optimizer, "schedule": {"max_iterations": 1}})
+    # one call per pass, as written out by hand: Adam's first step turns the rounding noise in
+    # the (mathematically zero) gradients of biases before instance norm into full-size steps,
+    # so only the same arithmetic compares at this tolerance
+    settings = {**config, "optimizer": optimizer, "schedule": {"max_iterations": 1}}
+    return CycleTranslation(**settings, batch_generator_calls=False)
 
 
 def _reference(module: CycleTranslation, weights: dict, order: str) -> dict[str, torch.Tensor]:

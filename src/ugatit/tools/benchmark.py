@@ -58,6 +58,9 @@ class ReferenceOrderModule(CycleTranslation):
     identically; train with :class:`CycleTranslation`, which gets the same result with less work.
     """
 
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**{**settings, "batch_generator_calls": False})  # one call per pass
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         real_a, real_b = self.prepare_input(batch["a"]), self.prepare_input(batch["b"])
         optimizers = self._named_optimizers()
