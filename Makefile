@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format figures clean
+.PHONY: help install train test test-all lint format figures gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ format: install ## apply ruff's fixes and formatting
 
 figures: install ## README pictures in docs/ from a fresh quick-start run (CKPT=... to reuse a run)
 	$(PY) scripts/make_readme_figures.py $(if $(CKPT),--ckpt $(CKPT))
+
+gpu-check: install ## speed, memory, training and resume on this machine's GPU (refuses without one)
+	$(PY) scripts/gpu_check.py
 
 clean: ## remove logs, caches and the virtual environment
 	rm -rf $(VENV) logs outputs multirun .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ from ugatit.errors import ConfigError
 from ugatit.tools.benchmark import (
     BenchmarkSettings,
     ReferenceOrderModule,
+    plain_official_loop,
     run_benchmark,
     run_variant,
 )
@@ -148,7 +149,7 @@ def test_bad_settings_name_the_key(values, key):
         BenchmarkSettings.from_config(values)
 
 
-def test_script_prints_one_json_line_with_both_variants(tmp_path):
+def test_script_prints_one_json_line_with_every_variant(tmp_path):
     command = [
         sys.executable,
         str(ROOT / "src" / "benchmark.py"),
@@ -168,7 +169,7 @@ def test_script_prints_one_json_line_with_both_variants(tmp_path):
     assert summary["model"] == "ugatit_small" and summary["device"] == "cpu"
     assert (summary["image_size"], summary["batch_size"], summary["iterations"]) == (64, 1, 2)
     assert summary["cpu_threads"] == 1
-    for variant in ("ours", "reference"):
+    for variant in ("ours", "reference", "plain"):
         stats = summary[variant]
         assert stats["it_per_s"] > 0 and stats["img_per_s"] == pytest.approx(stats["it_per_s"])
         assert stats["peak_mem_mb"] > 0
@@ -176,6 +177,8 @@ def test_script_prints_one_json_line_with_both_variants(tmp_path):
     assert summary["speedup"] == pytest.approx(ratio) and summary["speedup"] > 0
     mem = summary["ours"]["peak_mem_mb"] / summary["reference"]["peak_mem_mb"]
     assert summary["mem_ratio"] == pytest.approx(mem) and summary["mem_ratio"] > 0
+    plain = summary["ours"]["it_per_s"] / summary["plain"]["it_per_s"]
+    assert summary["speedup_vs_plain"] == pytest.approx(plain)
     saved = list((tmp_path / "logs" / "benchmark" / "runs").glob("*/benchmark.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text()) == summary
 
@@ -203,3 +206,21 @@ def test_several_devices_are_refused_before_anything_runs():
     cfg = compose_benchmark(["trainer=ddp"])
     with pytest.raises(ConfigError, match="trainer.devices=4"):
         run_benchmark(cfg)
+
+
+def test_the_plain_loop_trains_the_networks_in_the_official_order():
+    """The plain yardstick is a real training loop: the weights move, rho stays clipped, and
+    it counts its timed iterations only."""
+    module = build(ReferenceOrderModule, TINY_UGATIT, iterations=4)
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    datamodule = FixedPairsDataModule(n=2, size=32)
+    datamodule.setup("fit")
+    seconds, peak = plain_official_loop(
+        module, datamodule.train_dataloader(), 1, 3, torch.device("cpu")
+    )
+    assert seconds > 0 and peak is None
+    moved = [n for n, p in module.named_parameters() if not torch.equal(p, before[n])]
+    assert any(n.startswith("generator_ab") for n in moved)
+    assert any(n.startswith("discriminator_b") for n in moved)
+    rho = [p for n, p in module.named_parameters() if n.endswith("rho")]
+    assert rho and all(((r >= 0) & (r <= 1)).all() for r in rho)

@@ -39,7 +39,7 @@ from ugatit.training.base import TranslationMethod
 from ugatit.training.cycle import CycleTranslation
 
 DATA_KINDS: tuple[str, ...] = ("random", "builtin")
-VARIANTS: tuple[str, ...] = ("ours", "reference")
+VARIANTS: tuple[str, ...] = ("ours", "reference", "plain")
 _MB = 2**20
 
 
@@ -203,6 +203,75 @@ def _device_name(device: torch.device) -> str:
     return device.type
 
 
+def _fit_timed(
+    spec: Mapping[str, Any], module: Any, datamodule: Any, timer: IterationTimer
+) -> None:
+    """A variant through a Lightning Trainer built from the run's trainer config."""
+    with tempfile.TemporaryDirectory() as root:
+        trainer = hydra.utils.instantiate(
+            {**spec["trainer"], "default_root_dir": root},
+            callbacks=[timer],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            max_epochs=-1,
+        )
+        trainer.fit(module, datamodule=datamodule)
+
+
+def plain_official_loop(
+    module: CycleTranslation, loader: Any, warmup: int, iterations: int, device: torch.device
+) -> tuple[float, float | None]:
+    """What a user of the official U-GAT-IT code runs: a plain PyTorch loop (no Lightning, no
+    logging, no checks) in its order, over the same networks and losses. The D step runs the
+    generators and back-propagates into them (fakes not detached); the G step runs them again,
+    one call per pass. Returns (seconds of the timed iterations, GPU peak MB or None)."""
+    module.to(device).train()
+    s = module.optimizer_settings
+    generators = [*module.generator_ab.parameters(), *module.generator_ba.parameters()]
+    discriminators = [*module.discriminator_a.parameters(), *module.discriminator_b.parameters()]
+    opt_g = torch.optim.Adam(generators, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
+    opt_d = torch.optim.Adam(
+        discriminators, lr=s.d_lr or s.lr, betas=s.betas, weight_decay=s.weight_decay
+    )
+    start, done = None, 0
+    while done < warmup + iterations:
+        for batch in loader:
+            if done == warmup:
+                _synchronize(device)
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                start = time.perf_counter()
+            real_a, real_b = batch["a"].to(device), batch["b"].to(device)
+            fake_b, fake_a = module.generator_ab(real_a).image, module.generator_ba(real_b).image
+            d_loss, _ = module._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            fake_b_out, fake_a_out = module.generator_ab(real_a), module.generator_ba(real_b)
+            g_loss, _ = module._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            module.generator_ab.after_optimizer_step()
+            module.generator_ba.after_optimizer_step()
+            done += 1
+            if done == warmup + iterations:
+                break
+    _synchronize(device)
+    seconds = time.perf_counter() - (start if start is not None else time.perf_counter())
+    peak = torch.cuda.max_memory_allocated(device) / _MB if device.type == "cuda" else None
+    return seconds, peak
+
+
+def _trainer_device(trainer_config: Mapping[str, Any]) -> torch.device:
+    accelerator = str(trainer_config.get("accelerator", "cpu"))
+    return torch.device("cuda" if accelerator in ("gpu", "cuda") else "cpu")
+
+
 def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     """Train ``variant`` for warm-up + timed iterations in this process; speed and memory.
 
@@ -230,23 +299,22 @@ def run_variant(spec: Mapping[str, Any], variant: str) -> dict[str, Any]:
     model = {k: v for k, v in spec["model"].items() if not k.startswith("_")}
     model["schedule"] = {**(model.get("schedule") or {}), "max_iterations": total}
     model["schedule"]["max_epochs"] = None
-    module_class = ReferenceOrderModule if variant == "reference" else method_class(spec)
+    module_class = ReferenceOrderModule if variant != "ours" else method_class(spec)
     module = module_class(**model)
 
     timer = IterationTimer(settings.warmup, settings.iterations)
-    with tempfile.TemporaryDirectory() as root:
-        trainer = hydra.utils.instantiate(
-            {**spec["trainer"], "default_root_dir": root},
-            callbacks=[timer],
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            max_epochs=-1,
+    if variant == "plain":
+        datamodule.setup("fit")
+        timer.device = _trainer_device(spec["trainer"])
+        timer.seconds, timer.gpu_peak_mb = plain_official_loop(
+            module,
+            datamodule.train_dataloader(),
+            settings.warmup,
+            settings.iterations,
+            timer.device,
         )
-        trainer.fit(module, datamodule=datamodule)
+    else:
+        _fit_timed(spec, module, datamodule, timer)
     if timer.seconds is None:
         raise BenchmarkError(
             f"The {variant!r} run stopped after {module.iteration} of {total} iterations, before "
@@ -394,7 +462,9 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
             print(f"benchmark: timing {variant!r} ...", file=sys.stderr, flush=True)
             results[variant] = _run_in_fresh_process(spec_path, variant, Path(folder))
     ours = results["ours"]
-    reference = results.get("reference") or dict.fromkeys(("it_per_s", "img_per_s", "peak_mem_mb"))
+    empty = dict.fromkeys(("it_per_s", "img_per_s", "peak_mem_mb"))
+    reference = results.get("reference") or empty
+    plain = results.get("plain") or empty
     on_gpu = ours["device"] != "cpu"
     summary = {
         "model": _model_name(cfg),
@@ -407,8 +477,11 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
         "cpu_threads": ours["threads"],
         "ours": {k: ours[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
         "reference": {k: reference[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
+        "plain": {k: plain[k] for k in ("it_per_s", "img_per_s", "peak_mem_mb")},
         "speedup": _ratio(ours["it_per_s"], reference["it_per_s"]),
         "mem_ratio": _ratio(ours["peak_mem_mb"], reference["peak_mem_mb"]),
+        "speedup_vs_plain": _ratio(ours["it_per_s"], plain["it_per_s"]),
+        "mem_ratio_vs_plain": _ratio(ours["peak_mem_mb"], plain["peak_mem_mb"]),
         "memory": (
             "torch.cuda.max_memory_allocated over the timed iterations"
             if on_gpu
