@@ -117,11 +117,8 @@ def test_notebook_trains_a_small_ugatit_and_draws_everything(tmp_path, kernel_di
     assert "no CAM attention" not in printed(notebook)
 
 
-def test_notebook_explains_what_a_cyclegan_checkpoint_lacks(tmp_path, kernel_dir):
-    module = tiny_module()
-    trainer = fit(module)
-    ckpt = tmp_path / "cyclegan.ckpt"
-    trainer.save_checkpoint(ckpt)
+def run_on_checkpoint(ckpt: Path, tmp_path: Path, kernel_dir: Path) -> nbformat.NotebookNode:
+    """The notebook on ``ckpt`` with two small test images per domain, executed."""
     for split in ("testA", "testB"):
         (tmp_path / "data" / split).mkdir(parents=True)
         for i in range(2):
@@ -136,7 +133,15 @@ def test_notebook_explains_what_a_cyclegan_checkpoint_lacks(tmp_path, kernel_dir
         DATA_ROOT=repr(str(tmp_path / "data")),
         IMAGE_SIZE="32",
     )
-    execute(notebook, kernel_dir)
+    return execute(notebook, kernel_dir)
+
+
+def test_notebook_explains_what_a_cyclegan_checkpoint_lacks(tmp_path, kernel_dir):
+    module = tiny_module()
+    trainer = fit(module)
+    ckpt = tmp_path / "cyclegan.ckpt"
+    trainer.save_checkpoint(ckpt)
+    notebook = run_on_checkpoint(ckpt, tmp_path, kernel_dir)
     assert errors(notebook) == []
     text = printed(notebook)
     assert "ResnetGenerator generators" in text
@@ -153,21 +158,7 @@ def test_notebook_shows_a_one_sided_cut_checkpoint_in_its_one_direction(tmp_path
     source = tmp_path / "latest_net_G.pth"
     torch.save(cut_generator_state(ngf=4, n_blocks=2), source)
     ckpt = convert_cut(source, tmp_path / "cut.ckpt").output
-    for split in ("testA", "testB"):
-        (tmp_path / "data" / split).mkdir(parents=True)
-        for i in range(2):
-            Image.new("RGB", (40, 40), (40 * i, 90, 200)).save(
-                tmp_path / "data" / split / f"{i}.png"
-            )
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    with_parameters(
-        notebook,
-        CKPT_PATH=repr(str(ckpt)),
-        N_IMAGES="2",
-        DATA_ROOT=repr(str(tmp_path / "data")),
-        IMAGE_SIZE="32",
-    )
-    execute(notebook, kernel_dir)
+    notebook = run_on_checkpoint(ckpt, tmp_path, kernel_dir)
     assert errors(notebook) == []
     text = printed(notebook)
     assert "CutGenerator generators" in text

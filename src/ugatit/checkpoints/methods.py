@@ -19,14 +19,20 @@ from ugatit.training.base import METHOD_KEY, TranslationMethod
 DEFAULT_METHOD = "ugatit.training.cycle.CycleTranslation"
 
 
-def method_class(checkpoint: Mapping[str, Any], label: str) -> type[TranslationMethod]:
-    """The TranslationMethod subclass named by ``checkpoint`` (the cycle family by default)."""
-    name = str(checkpoint.get(METHOD_KEY) or DEFAULT_METHOD)
+def import_method(name: str) -> type[TranslationMethod] | None:
+    """The class at import path ``name`` if it is a TranslationMethod subclass, else None."""
     try:
         found = hydra.utils.get_class(name)
     except Exception:
-        found = None
-    if not (isinstance(found, type) and issubclass(found, TranslationMethod)):
+        return None
+    return found if isinstance(found, type) and issubclass(found, TranslationMethod) else None
+
+
+def method_class(checkpoint: Mapping[str, Any], label: str) -> type[TranslationMethod]:
+    """The TranslationMethod subclass named by ``checkpoint`` (the cycle family by default)."""
+    name = str(checkpoint.get(METHOD_KEY) or DEFAULT_METHOD)
+    found = import_method(name)
+    if found is None:
         raise CheckpointError(
             f"{label} names the method {name!r}, which is not a training method of this "
             "project (a subclass of ugatit.training.base.TranslationMethod) that can be "

@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ugatit.checkpoints.methods import import_method
 from ugatit.config_checks import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError, UserError
 from ugatit.training.base import TranslationMethod
@@ -371,11 +372,8 @@ def _run_in_fresh_process(spec_path: Path, variant: str, folder: Path) -> dict[s
 def method_class(spec: Mapping[str, Any]) -> type[TranslationMethod]:
     """The model config's training method (its ``_target_``), checked to be one."""
     target = str(spec["model"].get("_target_", ""))
-    try:
-        found = hydra.utils.get_class(target)
-    except Exception:
-        found = None
-    if not (isinstance(found, type) and issubclass(found, TranslationMethod)):
+    found = import_method(target)
+    if found is None:
         raise ConfigError(
             f"model._target_={target!r} is not a training method (a subclass of "
             "ugatit.training.base.TranslationMethod); pick a model config such as model=ugatit."
