@@ -77,6 +77,9 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
     metrics = (runs[0] / "csv" / "metrics.csv").read_text()
     assert "train/g_total" in metrics and "val/shape_success_a2b" in metrics
     assert "shape translation: A->B success" in result.stdout + result.stderr
+    # no library advertisement or known-harmless deprecation notice on a normal run
+    assert "Tip:" not in result.stdout + result.stderr
+    assert "LeafSpec" not in result.stdout + result.stderr
 
 
 def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):

@@ -13,6 +13,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from ugatit.checkpoints.files import AtomicCheckpointIO
 from ugatit.config_checks import check_train_config
+from ugatit.console import quiet_known_noise
 from ugatit.training.callbacks import last_checkpoint_path
 from ugatit.training.interruptions import fit
 from ugatit.training.resume import check_fits_model, choose_checkpoint
@@ -33,6 +34,7 @@ def instantiate_group(config: DictConfig | None) -> list[Any]:
 
 def build(cfg: DictConfig) -> dict[str, Any]:
     """Everything a run needs, built from the composed config."""
+    quiet_known_noise()
     check_train_config(cfg)  # every value's type and range, before anything is built
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
