@@ -54,7 +54,7 @@ def train_quick_start(root: Path, iterations: int | None) -> Path:
     )
 
     run_dir = nu.default_run_dir(root, task="figures")
-    overrides = ["callbacks.rich_progress_bar=null"]
+    overrides = ["callbacks.progress_bar=null"]
     if iterations is not None:
         cfg = nu.compose_quick_start(root, run_dir, iterations, overrides)
     else:

@@ -14,7 +14,7 @@ TINY = [
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
     "data.val_samples=2",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
 ]
 
 

@@ -3,8 +3,10 @@ run are filtered by their exact text (nothing else is hidden)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 
 # Lightning's pytree helper on recent torch: a deprecation inside Lightning, nothing to act on
 _WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
@@ -31,3 +33,21 @@ def quiet_known_noise() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropAdvertisements) for f in logger.filters):
             logger.addFilter(_DropAdvertisements())
+
+
+# The ONNX exporter's graph passes report every rewrite at INFO level (hundreds of lines)
+_EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx")
+
+
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """Raise the ONNX exporter's loggers to WARNING for the export, restoring them afterwards."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -1,8 +1,6 @@
 """src/eval.py: test-set translation and FID/KID of a tiny trained checkpoint, folder mode, errors.
 
-Checkpoints are trained once per session through ``ugatit.training.pipeline.train`` (2 iterations, width
-8) on the session's shapes data (conftest ``shapes_dir``) by :func:`trained_checkpoint`, which
-tests/inference/test_translate_files.py imports too. Inception
+Checkpoints are trained once per session (tests/helpers/checkpoints.py). Inception
 runs on a few 64 px images only (``max_images``), about 0.15 s each on two CPU cores.
 """
 
@@ -22,6 +20,7 @@ import pytest
 import torch
 
 from helpers import ROOT, compose_config
+from helpers.checkpoints import trained_checkpoint
 from ugatit.errors import ConfigError
 from ugatit.evaluation.evaluate import evaluate
 from ugatit.evaluation.inception_weights import InceptionWeightsError, inception_weights_path
@@ -31,41 +30,9 @@ from ugatit.inference.translation import (
     load_checkpoint,
     translate_files,
 )
-from ugatit.training.pipeline import train
 
 N_EVAL = 4  # test images per domain scored in the main run
 KID_SUBSET = 3  # smaller than N_EVAL, so the order of the images matters for KID
-
-TINY_MODELS = {
-    # U-GAT-IT light (the quick-start model), narrowed further
-    "light": ["model.generator.ngf=8", "model.discriminator.ndf=8"],
-    # full mode at 32 px: the generator only accepts 32x32
-    "full": [
-        "model=ugatit",
-        "data.crop_size=32",
-        "data.load_size=36",
-        "model.generator.ngf=8",
-        "model.generator.n_res=2",
-        "model.discriminator.ndf=8",
-        "model.discriminator.global_layers=5",
-        "model.discriminator.local_layers=4",
-    ],
-    "cyclegan": [
-        "model=cyclegan_small",
-        "model.generator.ngf=8",
-        "model.generator.n_blocks=1",
-        "model.discriminator.ndf=8",
-    ],
-    "cut": [
-        "model=cut_small",
-        "model.generator.ngf=4",
-        "model.generator.n_blocks=1",
-        "model.discriminator.ndf=4",
-        "model.nce.layers=[0,4,8,12]",
-        "model.nce.num_patches=16",
-        "model.nce.mlp_channels=8",
-    ],
-}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,30 +42,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def session_dir(tmp_path_factory, name: str) -> Path:
-    path = tmp_path_factory.getbasetemp() / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def trained_checkpoint(tmp_path_factory, shapes_dir: Path, model: str) -> Path:
-    """last.ckpt of a 2-iteration run of a tiny model on the shapes data, trained once a session."""
-    run_dir = session_dir(tmp_path_factory, f"eval_ckpt_{model}")
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    if not checkpoint.exists():
-        overrides = [
-            *TINY_MODELS[model],
-            "model.schedule.max_iterations=2",
-            "callbacks.sample_grid=null",
-            "callbacks.rich_progress_bar=null",
-            "~logger",
-            "data.val_samples=0",
-        ]
-        train(compose_config("train", run_dir, shapes_dir, overrides))
-    assert checkpoint.exists()
-    return checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_hydra_callbacks_group_adds_the_metrics_callback(weights, tmp_path, shap
         "callbacks.fid_kid.every_n_iterations=5",  # never reached: only at_train_end scores
         "callbacks.fid_kid.device=cpu",
         "callbacks.sample_grid=null",
-        "callbacks.rich_progress_bar=null",
+        "callbacks.progress_bar=null",
         "model.generator.ngf=8",
         "model.discriminator.ndf=8",
         "model.schedule.max_iterations=2",

@@ -105,7 +105,7 @@ CONF = ROOT / "conf"
 FAST = [
     "model.schedule.max_iterations=4",
     "callbacks.sample_grid.every_n_iterations=2",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
     "data.val_samples=2",
     # the shape metric has its own tests (tests/shape_metric); "++" works for any data
     "++callbacks.shape_metric=null",

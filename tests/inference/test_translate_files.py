@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_eval_checkpoint import trained_checkpoint
 
 from helpers import ROOT, compose_config
+from helpers.checkpoints import trained_checkpoint
 from ugatit.data.dataset import to_tensor
 from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.inference.translation import (

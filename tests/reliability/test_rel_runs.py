@@ -24,7 +24,7 @@ TINY = [
     "model.generator.n_res=1",
     "model.discriminator.ndf=4",
     "data.val_samples=2",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
     "callbacks.sample_grid.every_n_iterations=1000",
 ]
 

@@ -20,7 +20,7 @@ TINY = [
     "model.generator.n_res=1",
     "model.discriminator.ndf=8",
     "data.val_samples=1",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
 ]
 
 

@@ -1,6 +1,8 @@
 """Training through the real Hydra configs (compose API) and through the command line."""
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 
@@ -34,7 +36,7 @@ def test_a_few_iterations_leave_checkpoint_samples_and_metrics(tmp_path, shapes_
 
 
 def test_debug_fdr_runs_one_batch(tmp_path, shapes_dir):
-    cfg = compose_train(tmp_path, shapes_dir, ["debug=fdr", "callbacks.rich_progress_bar=null"])
+    cfg = compose_train(tmp_path, shapes_dir, ["debug=fdr", "callbacks.progress_bar=null"])
     metrics = train(cfg)
     # one training batch and one validation batch ran; fast_dev_run writes no checkpoint
     assert metrics["train/iteration"] == 1.0
@@ -57,8 +59,8 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
     command = [
         sys.executable,
         str(ROOT / "src" / "train.py"),
-        "model.schedule.max_iterations=2",
-        "callbacks.rich_progress_bar=null",
+        "model.schedule.max_iterations=4",
+        "trainer.log_every_n_steps=2",
         "data.val_samples=2",
         f"paths.log_dir={tmp_path}/logs",
         f"paths.data_dir={shapes_dir}",
@@ -71,15 +73,37 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
     # what the run must have produced: a checkpoint at its last iteration, a sample grid, the
     # logged losses and the shape metric of the built-in data at the end
     checkpoint = torch.load(runs[0] / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["iteration"] == 2
+    assert checkpoint["iteration"] == 4
     assert checkpoint["method"] == "ugatit.training.cycle.CycleTranslation"
     assert sorted((runs[0] / "samples").glob("*.png"))
     metrics = (runs[0] / "csv" / "metrics.csv").read_text()
     assert "train/g_total" in metrics and "val/shape_success_a2b" in metrics
-    assert "shape translation: A->B success" in result.stdout + result.stderr
+    console = result.stdout + result.stderr
+    assert "shape translation: A->B success" in console
+    # progress in iterations of the whole run, not Lightning's epochs
+    assert re.search(r"iteration 2/4 \(50%\) · [\d.]+ it/s · elapsed \d+:\d\d · ETA", console)
+    assert "iteration 4/4 (100%)" in console and "Epoch" not in console
     # no library advertisement or known-harmless deprecation notice on a normal run
-    assert "Tip:" not in result.stdout + result.stderr
-    assert "LeafSpec" not in result.stdout + result.stderr
+    assert "Tip:" not in console
+    assert "LeafSpec" not in console
+    # the summary names the real files, and its next commands run as printed
+    summary = result.stdout[result.stdout.index("Training finished at iteration 4/4.") :]
+    assert f"checkpoint:  {runs[0] / 'checkpoints' / 'last.ckpt'}" in summary
+    assert f"samples:     {runs[0] / 'samples' / 'iter_0000004.png'}" in summary
+    assert "last losses: d " in summary and "shape translation:" in summary
+    commands = [line.strip() for line in summary.splitlines() if line.startswith("  python ")]
+    assert [c.split()[1] for c in commands] == [
+        "src/eval.py",
+        "src/translate.py",
+        "src/export.py",
+        "src/train.py",
+    ]
+    for printed in commands[:3]:
+        extra = ["max_images=4"] if "eval.py" in printed else []
+        args = [sys.executable, *shlex.split(printed)[1:], *extra]
+        ran = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+        assert ran.returncode == 0, f"{printed}\n{ran.stderr[-3000:]}"
+    assert (runs[0] / "translated").is_dir() and (runs[0] / "generator_a2b.onnx").is_file()
 
 
 def test_bad_data_folder_ends_in_one_clear_message(tmp_path, shapes_dir):

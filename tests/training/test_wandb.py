@@ -61,7 +61,7 @@ def test_offline_wandb_run_holds_metrics_samples_and_the_run_config(tmp_path, wa
         "logger.wandb.offline=true",
         "callbacks=[default,training_monitor]",
         "callbacks.training_monitor.every_n_iterations=1",
-        "callbacks.rich_progress_bar=null",
+        "callbacks.progress_bar=null",
         "callbacks.sample_grid.every_n_iterations=1",
         "model.schedule.max_iterations=2",
         "model.generator.ngf=8",

@@ -31,7 +31,7 @@ NOTEBOOK_OVERRIDES: tuple[str, ...] = (
     "model=ugatit_small",
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
     "+trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
 )

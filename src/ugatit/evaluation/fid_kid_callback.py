@@ -90,6 +90,7 @@ class FidKidCallback(pl.Callback):
         self._real: dict[str, Tensor] | None = None  # domain -> (N, 2048) features
         self._images: dict[str, Tensor] | None = None  # domain -> (N, 3, H, W) in [-1, 1]
         self._last_iteration: int | None = None
+        self.last_metrics: dict[str, float] = {}  # the latest evaluation (end-of-run summary)
 
     # ------------------------------------------------------------------ images
     def _gather(self, batches: Iterable[Any], key: str) -> Tensor:
@@ -183,6 +184,7 @@ class FidKidCallback(pl.Callback):
         metrics = self.compute(trainer, pl_module) if trainer.is_global_zero else None
         metrics = trainer.strategy.broadcast(metrics, src=0)
         self._last_iteration = iteration
+        self.last_metrics = metrics
         for name, value in metrics.items():
             # logger=False: Lightning forwards hook metrics to loggers only every
             # log_every_n_steps, which would drop most evaluations; they are sent below instead.

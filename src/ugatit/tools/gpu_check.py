@@ -140,7 +140,7 @@ def training_rows(root: Path, out: Path, timeout: float, run: Callable = _run) -
             *DATA_256,
             "trainer=gpu",
             f"trainer.precision={precision}",
-            "callbacks.rich_progress_bar=null",
+            "callbacks.progress_bar=null",
             "logger=csv",
             f"hydra.run.dir={folder}",
         ]

@@ -442,7 +442,6 @@ class TranslationMethod(pl.LightningModule):
         self.log("train/skipped_steps", self._skipped.float())
         interval = max(1, int(getattr(self.trainer, "log_every_n_steps", 1) or 1))
         if self.iteration % interval == 0 or self.iteration >= self.total_iterations:
-            self.log("it", float(self.iteration), prog_bar=True, logger=False)
             for name, total in totals.items():
                 self.log(name, float(total.detach()), prog_bar=True, logger=False)
         if self.iteration >= self.total_iterations:

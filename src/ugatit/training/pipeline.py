@@ -17,6 +17,7 @@ from ugatit.console import quiet_known_noise
 from ugatit.training.callbacks import last_checkpoint_path
 from ugatit.training.interruptions import fit
 from ugatit.training.resume import check_fits_model, choose_checkpoint
+from ugatit.training.summary import run_summary
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     checkpoint = last_checkpoint_path(trainer)
     if checkpoint:
         log.info("Last checkpoint: %s", checkpoint)
+    if cfg.get("train", True) and trainer.is_global_zero:
+        print(run_summary(cfg, trainer, objects["model"]), flush=True)
     return metrics
 
 

@@ -1,0 +1,112 @@
+"""The end-of-training summary: where everything is, how it went, and the next commands with the
+real paths filled in, so nobody digs a run folder name out of the log to follow the README."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from ugatit.evaluation.fid_kid_callback import FidKidCallback
+from ugatit.evaluation.shape_metric.callback import ShapeMetricCallback
+from ugatit.evaluation.shape_metric.scoring import summary as shape_summary
+from ugatit.training.callbacks import SampleGrid, last_checkpoint_path
+from ugatit.training.progress import format_value
+
+
+def shown_path(path: str | Path) -> str:
+    """Relative to the working directory when inside it (shorter, and what the user typed from),
+    quoted for the shell when needed."""
+    path = Path(path)
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return shlex.quote(str(path))
+
+
+def _callback(trainer: pl.Trainer, kind: type) -> Any:
+    return next((c for c in trainer.callbacks if isinstance(c, kind)), None)
+
+
+def data_overrides(cfg: DictConfig) -> list[str]:
+    """The command-line choices that select this run's data (and where it lies), so eval scores
+    the same test sets."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not started by Hydra (a test composing the config)
+        return []
+    overrides = list(hydra_cfg.overrides.task)
+    keys = ("data", "paths.data_dir")
+    chosen = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").startswith(keys)]
+    data_choice = hydra_cfg.runtime.choices.get("data")
+    if data_choice and not any(o.startswith("data=") for o in chosen):
+        chosen.insert(0, f"data={data_choice}")
+    return [shlex.quote(o) for o in chosen]
+
+
+def figures(trainer: pl.Trainer, module: pl.LightningModule) -> list[str]:
+    """The last losses shown on the progress bar and the quality metrics computed during the run."""
+    lines = []
+    losses = {k: v for k, v in trainer.progress_bar_metrics.items() if isinstance(v, float)}
+    if losses:
+        lines.append(
+            "last losses: " + ", ".join(f"{k} {format_value(v)}" for k, v in losses.items())
+        )
+    shapes = _callback(trainer, ShapeMetricCallback)
+    if shapes is not None and getattr(shapes, "last_scores", None):
+        lines.append(f"shape translation: {shape_summary(shapes.last_scores)}")
+    fid = _callback(trainer, FidKidCallback)
+    if fid is not None and getattr(fid, "last_metrics", None):
+        lines.append(
+            "FID/KID: " + ", ".join(f"{k} {format_value(v)}" for k, v in fid.last_metrics.items())
+        )
+    return lines
+
+
+def next_commands(cfg: DictConfig, checkpoint: str, directions: tuple[str, ...]) -> list[str]:
+    ckpt = shown_path(checkpoint)
+    run_dir = Path(str(cfg.paths.output_dir))
+    eval_command = " ".join(["python src/eval.py", f"ckpt_path={ckpt}", *data_overrides(cfg)])
+    test_a = Path(str(cfg.data.get("root") or "")) / "testA"
+    images = shown_path(test_a) if cfg.data.get("root") and test_a.is_dir() else "YOUR_IMAGES"
+    direction = directions[0]
+    return [
+        f"score it (FID/KID{', shape metric' if cfg.data.get('pair') else ''}):",
+        f"  {eval_command}",
+        "translate images:",
+        f"  python src/translate.py ckpt_path={ckpt} input={images} "
+        f"output={shown_path(run_dir / 'translated')} direction={direction}",
+        "export the generator (ONNX; format=torchscript also works):",
+        f"  python src/export.py ckpt_path={ckpt} direction={direction} "
+        f"output={shown_path(run_dir / f'generator_{direction}.onnx')}",
+        "train longer from here:",
+        f"  python src/train.py ckpt_path={ckpt} model.schedule.max_iterations=N",
+    ]
+
+
+def run_summary(cfg: DictConfig, trainer: pl.Trainer, module: pl.LightningModule) -> str:
+    """The text printed when training ends (rank zero)."""
+    iteration = int(getattr(module, "iteration", 0))
+    total = int(getattr(module, "total_iterations", iteration))
+    lines = [
+        "",
+        f"Training finished at iteration {iteration}/{total}.",
+        f"run folder:  {shown_path(cfg.paths.output_dir)}",
+    ]
+    checkpoint = last_checkpoint_path(trainer)
+    if checkpoint:
+        lines.append(f"checkpoint:  {shown_path(checkpoint)}")
+    grid = _callback(trainer, SampleGrid)
+    if grid is not None and grid.last_saved is not None:
+        lines.append(f"samples:     {shown_path(grid.last_saved)}")
+    lines += figures(trainer, module)
+    if checkpoint:
+        lines += ["", "Next:"]
+        lines += next_commands(cfg, checkpoint, tuple(getattr(module, "directions", ("a2b",))))
+    return "\n".join(lines)
