@@ -49,7 +49,7 @@ def main() -> None:
         schedule={"max_iterations": 3},
         pool_size=2,
     )
-    data = UnpairedDataModule(root=sys.argv[1], crop_size=32, load_size=36, val_samples=0, seed=3)
+    data = UnpairedDataModule(root=sys.argv[1], crop_size=32, load_size=36, val_samples=2, seed=3)
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,

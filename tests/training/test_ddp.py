@@ -23,6 +23,8 @@ def test_two_process_ddp_keeps_ranks_identical_and_splits_the_data(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # the validation metrics are reduced across ranks, so Lightning has nothing to warn about
+    assert "sync_dist" not in result.stderr
     ranks = json.loads(out.read_text())
     assert len(ranks) == 2
     assert [r["iteration"] for r in ranks] == [3, 3]

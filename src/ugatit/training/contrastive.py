@@ -193,7 +193,9 @@ class ContrastiveTranslation(TranslationMethod):
         real_b = batch["b"]
         with torch.no_grad():
             identity = l1(self.output_generator("a2b")(real_b).image, real_b)
-        self.log("val/identity_l1", identity, prog_bar=True, batch_size=real_b.shape[0])
+        self.log(
+            "val/identity_l1", identity, prog_bar=True, batch_size=real_b.shape[0], sync_dist=True
+        )
 
     @torch.no_grad()
     def visuals(self, real_a: Tensor, real_b: Tensor) -> dict[str, list[Visual]]:

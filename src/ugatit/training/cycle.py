@@ -249,8 +249,8 @@ class CycleTranslation(TranslationMethod):
         outputs = self.translate_all(real_a, real_b)
         cycle = (l1(outputs["rec_a"], real_a) + l1(outputs["rec_b"], real_b)) / 2
         identity = (l1(outputs["id_a"], real_a) + l1(outputs["id_b"], real_b)) / 2
-        self.log("val/cycle_l1", cycle, prog_bar=True, batch_size=real_a.shape[0])
-        self.log("val/identity_l1", identity, batch_size=real_a.shape[0])
+        self.log("val/cycle_l1", cycle, prog_bar=True, batch_size=real_a.shape[0], sync_dist=True)
+        self.log("val/identity_l1", identity, batch_size=real_a.shape[0], sync_dist=True)
 
     @torch.no_grad()
     def translate_all(self, real_a: Tensor, real_b: Tensor) -> dict[str, Tensor | None]:
