@@ -4,10 +4,9 @@ environment.yml agrees with it."""
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import metadata
-from pathlib import Path
 
+import tomllib
 import yaml
 
 from helpers import ROOT

@@ -5,11 +5,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from ugatit.training.loggers import continue_wandb_run
 from ugatit.training.pipeline import train
 
 wandb = pytest.importorskip("wandb")
@@ -55,7 +57,7 @@ def wandb_env(tmp_path, monkeypatch):
     os.environ.pop("WANDB_MODE", None)
 
 
-def test_offline_wandb_run_holds_metrics_samples_and_the_run_config(tmp_path, wandb_env):
+def compose_wandb_run(tmp_path: Path, run: str, extra: list[str], data_dir: Path):
     overrides = [
         "logger=wandb",
         "logger.wandb.offline=true",
@@ -67,23 +69,59 @@ def test_offline_wandb_run_holds_metrics_samples_and_the_run_config(tmp_path, wa
         "model.generator.ngf=8",
         "model.generator.n_res=1",
         "model.discriminator.ndf=8",
-        "model.loss.cycle_weight=7.5",
         "data.val_samples=1",
         "trainer.log_every_n_steps=1",
-        "tags=[scale_test]",
+        "++callbacks.shape_metric=null",
+        *extra,
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
         HydraConfig().set_config(cfg)
     with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.paths.output_dir = str(tmp_path / run)
         cfg.paths.log_dir = str(tmp_path / "logs")
-        cfg.paths.data_dir = str(tmp_path / "data")
+        cfg.paths.data_dir = str(data_dir)
+    return cfg
+
+
+def train_and_finish(cfg) -> None:
     try:
         train(cfg)
     finally:
         wandb.finish()
+
+
+def run_record(run_folder: Path):
+    (offline,) = (run_folder / "wandb").glob("offline-run-*")
+    (log_file,) = offline.glob("run-*.wandb")
+    return next(r.run for r in wandb_records(log_file) if r.WhichOneof("record_type") == "run")
+
+
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, wandb_env, shapes_dir):
+    train_and_finish(compose_wandb_run(tmp_path, "first", [], shapes_dir))
+    checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    first = run_record(tmp_path / "first")
+    assert torch.load(checkpoint, weights_only=True)["wandb_run_id"] == first.run_id
+    resumed = [f"ckpt_path={checkpoint}", "model.schedule.max_iterations=3"]
+    train_and_finish(compose_wandb_run(tmp_path, "second", resumed, shapes_dir))
+    assert run_record(tmp_path / "second").run_id == first.run_id
+    # without a checkpoint, or with another id chosen, nothing is continued
+    fresh = compose_wandb_run(tmp_path, "third", [], shapes_dir)
+    continue_wandb_run(fresh.logger, None)
+    assert fresh.logger.wandb.id is None and fresh.logger.wandb.resume is None
+    chosen = compose_wandb_run(tmp_path, "fourth", ["logger.wandb.id=mine"], shapes_dir)
+    continue_wandb_run(chosen.logger, str(checkpoint))
+    assert chosen.logger.wandb.id == "mine" and chosen.logger.wandb.resume is None
+
+
+def test_offline_wandb_run_holds_metrics_samples_and_the_run_config(
+    tmp_path, wandb_env, shapes_dir
+):
+    cfg = compose_wandb_run(
+        tmp_path, "run", ["model.loss.cycle_weight=7.5", "tags=[scale_test]"], shapes_dir
+    )
+    train_and_finish(cfg)
 
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1

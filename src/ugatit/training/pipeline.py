@@ -9,13 +9,14 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers import WandbLogger
 
 from ugatit.checkpoints.files import AtomicCheckpointIO
 from ugatit.config_checks import check_train_config
 from ugatit.console import quiet_known_noise
 from ugatit.training.callbacks import last_checkpoint_path
 from ugatit.training.interruptions import fit
+from ugatit.training.loggers import KeepWandbRunId, continue_wandb_run, keep_previous_csv_logs
 from ugatit.training.resume import check_fits_model, choose_checkpoint
 from ugatit.training.summary import run_summary
 
@@ -45,7 +46,10 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path:
         check_fits_model(ckpt_path, model)  # another architecture: one message, nothing written
     callbacks = instantiate_group(cfg.get("callbacks"))
+    continue_wandb_run(cfg.get("logger"), ckpt_path)
     loggers = instantiate_group(cfg.get("logger"))
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        callbacks.append(KeepWandbRunId())
     if ckpt_path:
         keep_previous_csv_logs(loggers)  # before anything writes through the loggers
     # checkpoints written atomically (configured plugins are kept; the callback adds it then)
@@ -85,18 +89,6 @@ def resume_path(cfg: DictConfig) -> str | None:
     complete iter_*.ckpt; with none, the run stops with one message instead of starting over.
     """
     return choose_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir) / "checkpoints")
-
-
-def keep_previous_csv_logs(loggers: list[Any]) -> None:
-    """Lightning's CSV logger deletes an existing metrics.csv in its folder; a resumed run in the
-    same folder keeps it as metrics.previous-N.csv instead."""
-    for logger in loggers:
-        if isinstance(logger, CSVLogger):
-            metrics = Path(logger.log_dir) / "metrics.csv"
-            if metrics.is_file():
-                n = len(list(metrics.parent.glob("metrics.previous-*.csv"))) + 1
-                kept = metrics.rename(metrics.with_name(f"metrics.previous-{n}.csv"))
-                log.info("Kept the earlier metrics of this run folder as %s", kept)
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
