@@ -21,7 +21,11 @@ def train_with_bar(bar: IterationProgressBar, iterations: int, **trainer_kwargs)
 
 def test_plain_lines_count_iterations_of_the_whole_run_with_eta(capsys):
     # 4 pairs per epoch: 10 iterations cross Lightning's epoch boundary twice
-    train_with_bar(IterationProgressBar(every=3, live=False), iterations=10, log_every_n_steps=1)
+    train_with_bar(
+        IterationProgressBar(every=3, min_interval_s=0, live=False),
+        iterations=10,
+        log_every_n_steps=1,
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iteration")]
     shown = [int(re.match(r"iteration (\d+)/10", line).group(1)) for line in lines]
     assert shown == [3, 6, 9, 10]
@@ -34,9 +38,15 @@ def test_plain_lines_count_iterations_of_the_whole_run_with_eta(capsys):
 
 
 def test_interval_defaults_to_the_trainer_log_interval(capsys):
-    train_with_bar(IterationProgressBar(live=False), iterations=6, log_every_n_steps=2)
+    train_with_bar(IterationProgressBar(min_interval_s=0, live=False), 6, log_every_n_steps=2)
     shown = re.findall(r"^iteration (\d+)/6", capsys.readouterr().out, re.M)
     assert shown == ["2", "4", "6"]
+
+
+def test_a_fast_run_prints_at_most_one_line_per_interval_and_always_the_last(capsys):
+    train_with_bar(IterationProgressBar(min_interval_s=3600, live=False), 6, log_every_n_steps=1)
+    shown = re.findall(r"^iteration (\d+)/6", capsys.readouterr().out, re.M)
+    assert shown == ["6"]
 
 
 def test_live_bar_ends_on_the_last_iteration(capsys):
@@ -59,9 +69,11 @@ def test_resumed_run_counts_from_where_it_stopped(tmp_path, capsys):
     assert "resuming at iteration 4/6" in capsys.readouterr().out
 
 
-def test_bad_interval_is_refused():
+def test_bad_intervals_are_refused():
     with pytest.raises(ValueError, match="every must be at least 1"):
         IterationProgressBar(every=0)
+    with pytest.raises(ValueError, match="min_interval_s must be 0 or more"):
+        IterationProgressBar(min_interval_s=-1)
 
 
 @pytest.mark.parametrize(

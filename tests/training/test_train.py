@@ -61,6 +61,7 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
         str(ROOT / "src" / "train.py"),
         "model.schedule.max_iterations=4",
         "trainer.log_every_n_steps=2",
+        "callbacks.progress_bar.min_interval_s=0",
         "data.val_samples=2",
         f"paths.log_dir={tmp_path}/logs",
         f"paths.data_dir={shapes_dir}",

@@ -36,6 +36,11 @@ from ugatit.nets.sizes import MIN_SIZE
 log = logging.getLogger(__name__)
 
 DIRECTION_LABELS = {"a2b": "A → B (a2b)", "b2a": "B → A (b2a)"}
+# small images (64 px shapes) are shown enlarged, without smoothing
+PAGE_CSS = (
+    "#source img, #translation img, #heatmap img "
+    "{width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}"
+)
 
 
 class DemoError(UserError, ValueError):
@@ -172,7 +177,7 @@ def build_app(models: DemoModels) -> Any:
         button = gr.Button("Translate", variant="primary", elem_id="translate")
         with gr.Row():
             pictures = [
-                gr.Image(format="png", label=label, elem_id=key, interactive=False, height=320)
+                gr.Image(format="png", label=label, elem_id=key, interactive=False, height=280)
                 for key, label in (
                     ("source", "input"),
                     ("translation", "translation"),
@@ -195,7 +200,9 @@ def serve(cfg: Any) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
     log.info("Serving the demo on http://%s:%d (Ctrl-C stops it)", cfg.host, port)
     try:
-        app.launch(server_name=str(cfg.host), server_port=port, share=False, quiet=True)
+        app.launch(
+            server_name=str(cfg.host), server_port=port, share=False, quiet=True, css=PAGE_CSS
+        )
     except OSError as error:
         raise DemoError(
             f"Cannot serve on {cfg.host}:{port} ({error}); pick a free port with port=N."

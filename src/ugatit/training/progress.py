@@ -3,8 +3,8 @@
 Training length here is ``model.schedule`` in iterations and Lightning's epochs are an artefact of
 the data set's size, so Lightning's bars (``Epoch 2/-2 ... 400/400``) say nothing useful. On a
 terminal this draws one rich bar for the whole run; anywhere else (``make train | tee``, a SLURM
-log, CI) it prints one plain line every ``every`` iterations, since a redrawn bar turns into
-thousands of carriage returns in a file.
+log, CI) it prints plain lines, every ``every`` iterations but at most one per ``min_interval_s``,
+since a redrawn bar turns into thousands of carriage returns in a file.
 """
 
 from __future__ import annotations
@@ -35,14 +35,24 @@ def format_value(value: float) -> str:
 class IterationProgressBar(ProgressBar):
     """Whole-run progress in iterations, with the step losses rounded (rank zero only)."""
 
-    def __init__(self, every: int | None = None, live: bool | None = None) -> None:
-        """``every``: iterations between plain lines (None: the trainer's ``log_every_n_steps``).
-        ``live``: force the redrawn bar (True) or plain lines (False); None: a bar on a terminal.
+    def __init__(
+        self, every: int | None = None, min_interval_s: float = 30.0, live: bool | None = None
+    ) -> None:
+        """``every``: iterations between plain lines (None: the trainer's ``log_every_n_steps``);
+        ``min_interval_s``: at least this long between two plain lines (the last one is always
+        printed), so a fast run does not flood its log. ``live``: force the redrawn bar (True) or
+        plain lines (False); None: a bar on a terminal.
         """
         super().__init__()
         if every is not None and int(every) < 1:
             raise ValueError(f"callbacks.progress_bar.every must be at least 1, got {every}.")
+        if float(min_interval_s) < 0:
+            raise ValueError(
+                f"callbacks.progress_bar.min_interval_s must be 0 or more, got {min_interval_s}."
+            )
         self.every = every
+        self.min_interval_s = float(min_interval_s)
+        self._printed_at = 0.0
         self.live = live
         self._enabled = True
         self._progress: Progress | None = None
@@ -94,6 +104,10 @@ class IterationProgressBar(ProgressBar):
     def _interval(self, trainer: pl.Trainer) -> int:
         return int(self.every or getattr(trainer, "log_every_n_steps", 0) or 10)
 
+    def _line_due(self, trainer: pl.Trainer, iteration: int) -> bool:
+        on_interval = iteration % self._interval(trainer) == 0
+        return on_interval and time.monotonic() - self._printed_at >= self.min_interval_s
+
     def _is_live(self) -> bool:
         return self.live if self.live is not None else sys.stdout.isatty()
 
@@ -103,6 +117,7 @@ class IterationProgressBar(ProgressBar):
         self._start_iteration, total = self._position(pl_module)
         self._start_time = time.monotonic()
         self._shown = self._start_iteration
+        self._printed_at = self._start_time
         if self._is_live():
             self._progress = Progress(
                 BarColumn(bar_width=30), TextColumn("{task.description}"), console=Console()
@@ -129,9 +144,10 @@ class IterationProgressBar(ProgressBar):
             description = self.line(trainer, pl_module)
             self._progress.update(self._task, completed=iteration, description=description)
         elif iteration != self._shown and (
-            iteration % self._interval(trainer) == 0 or iteration >= total
+            iteration >= total or self._line_due(trainer, iteration)
         ):
             self._shown = iteration
+            self._printed_at = time.monotonic()
             print(self.line(trainer, pl_module), flush=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
