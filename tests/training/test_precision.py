@@ -60,3 +60,47 @@ def test_gpu_trainer_configs_compose(overrides, expected):
     for key, value in expected.items():
         assert cfg.trainer[key] == value
     assert cfg.trainer.use_distributed_sampler is False
+
+
+class CountingScaler(torch.amp.GradScaler):
+    """A real CPU gradient scaler that records which optimizer it stepped and how often it
+    updated its scale."""
+
+    def __init__(self) -> None:
+        super().__init__("cpu", init_scale=2.0**10)
+        self.stepped: list[int] = []
+        self.updates = 0
+
+    def step(self, optimizer, *args, **kwargs):
+        self.stepped.append(id(optimizer))
+        return super().step(optimizer, *args, **kwargs)
+
+    def update(self, new_scale=None):
+        self.updates += 1
+        return super().update(new_scale)
+
+
+def fit_16_mixed(module, scaler: CountingScaler):
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    return fit(module, plugins=[MixedPrecision("16-mixed", "cpu", scaler)])
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["foreach_adam", "fused_adam"])
+def test_16_mixed_scaler_steps_and_updates_once_per_optimizer_per_iteration(monkeypatch, fused):
+    """The manual steps go through Lightning's scaler: each optimizer is unscaled, stepped and
+    the scale updated once per iteration. With fused Adam (what GPUs use) the scaler's own
+    ``found_inf`` replaces the guard's, and the step still completes."""
+    import ugatit.training.base as base
+
+    monkeypatch.setattr(base, "_fused_adam_available", lambda params: fused)
+    module = tiny_module(**TINY_UGATIT, schedule={"max_iterations": 3})
+    scaler = CountingScaler()
+    fit_16_mixed(module, scaler)
+    optimizers = [getattr(o, "optimizer", o) for o in module._named_optimizers().values()]
+    assert all(bool(o.defaults.get("fused")) == fused for o in optimizers)
+    assert module.iteration == 3 and module.skipped_steps == 0
+    assert scaler.updates == 3 * len(optimizers)
+    assert sorted(scaler.stepped) == sorted([id(o) for o in optimizers] * 3)
+    assert all(p.dtype == torch.float32 for p in module.parameters())
+    assert all(torch.isfinite(p).all() for p in module.parameters())

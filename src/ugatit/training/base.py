@@ -414,7 +414,9 @@ class TranslationMethod(pl.LightningModule):
             try:
                 optimizer.step()
             finally:
-                del inner.found_inf
+                # under 16-mixed the GradScaler puts its own found_inf in place (non-finite
+                # gradients, which a non-finite loss gives too) and removes it after the step
+                vars(inner).pop("found_inf", None)
         elif bool(finite):  # an optimizer without fused Adam: the host decides (synchronises)
             optimizer.step()
 
