@@ -84,11 +84,13 @@ def resume_path(cfg: DictConfig) -> str | None:
     """``ckpt_path`` if given; else this run folder's own newest complete checkpoint, if any.
 
     A requeued cluster job (submitit, SLURM) starts again in the same run folder: picking up its
-    last checkpoint there continues the run instead of starting it over. Every file is checked
+    last checkpoint there (or Lightning's SLURM requeue checkpoint ``hpc_ckpt_N.ckpt``, when it
+    is further along) continues the run instead of starting it over. Every file is checked
     first (:func:`ugatit.training.resume.choose_checkpoint`): a broken last.ckpt falls back to the newest
     complete iter_*.ckpt; with none, the run stops with one message instead of starting over.
     """
-    return choose_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.output_dir) / "checkpoints")
+    run_folder = Path(cfg.paths.output_dir)
+    return choose_checkpoint(cfg.get("ckpt_path"), run_folder / "checkpoints", run_folder)
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RESUME_KEYS = ("state_dict", "hyper_parameters", "iteration")
 LAST = "last.ckpt"
 _PERIODIC = re.compile(r"iter_(\d+)\.ckpt")  # conf/train.yaml's model_checkpoint file names
+_HPC = re.compile(r"hpc_ckpt_(\d+)\.ckpt")  # Lightning's SLURM requeue checkpoints
 
 
 def read_resumable(path: str | Path, label: str | None = None) -> dict[str, Any]:
@@ -65,15 +66,58 @@ def _set_aside(path: Path) -> Path:
     return target
 
 
-def choose_checkpoint(ckpt_path: str | None, folder: str | Path) -> str | None:
-    """``ckpt_path`` (checked), else the newest complete checkpoint in the run folder's
-    ``folder`` (``last.ckpt`` first, then ``iter_*.ckpt`` by iteration), else None when it holds
-    none. Unreadable ones passed over are kept as ``NAME.broken``; with no complete one left the
-    run stops (nothing renamed), since starting over would overwrite the folder."""
+def _hpc(run_folder: Path | None) -> list[Path]:
+    """Lightning's SLURM requeue checkpoints ``hpc_ckpt_N.ckpt`` in the run folder, newest first."""
+    if run_folder is None:
+        return []
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(run_folder).glob("hpc_ckpt_*.ckpt")
+        if (m := _HPC.fullmatch(p.name))
+    ]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def _newest_requeue_checkpoint(run_folder: Path | None) -> tuple[int, Path] | None:
+    """The newest readable ``hpc_ckpt_N.ckpt`` and its iteration (unreadable ones are skipped
+    with a warning: the regular checkpoints are the fallback)."""
+    for path in _hpc(run_folder):
+        try:
+            return int(read_resumable(path, str(path))["iteration"]), path
+        except CheckpointError as error:
+            log.warning("Passing over %s: %s", path, error)
+    return None
+
+
+def choose_checkpoint(
+    ckpt_path: str | None, folder: str | Path, run_folder: str | Path | None = None
+) -> str | None:
+    """``ckpt_path`` (checked), else the newest complete checkpoint of the run folder, else None.
+
+    The run folder's own checkpoints: ``folder``'s ``last.ckpt`` first, then ``iter_*.ckpt`` by
+    iteration; and a SLURM requeue checkpoint (``run_folder/hpc_ckpt_N.ckpt``, written by
+    Lightning when the job is preempted or hits its time limit) when it is further along.
+    Unreadable ones passed over are kept as ``NAME.broken``; with no complete one left the run
+    stops (nothing renamed), since starting over would overwrite the folder."""
     if ckpt_path:
         read_resumable(ckpt_path)
         return str(ckpt_path)
-    folder = Path(folder)
+    requeue = _newest_requeue_checkpoint(None if run_folder is None else Path(run_folder))
+    regular = _regular_checkpoint(Path(folder), requeue)
+    if requeue is None:
+        return regular
+    iteration, path = requeue
+    if regular is None or iteration > int(read_resumable(regular, regular)["iteration"]):
+        log.info(
+            "Resuming this run folder's requeue checkpoint (iteration %d): %s", iteration, path
+        )
+        return str(path)
+    return regular
+
+
+def _regular_checkpoint(folder: Path, requeue: tuple[int, Path] | None) -> str | None:
+    """The newest complete ``last.ckpt`` / ``iter_*.ckpt`` in ``folder``, or None; with none
+    complete, an error unless a requeue checkpoint can take over."""
     last = folder / LAST
     candidates = ([last] if last.exists() else []) + _periodic(folder)
     broken: list[tuple[Path, str]] = []
@@ -95,7 +139,7 @@ def choose_checkpoint(ckpt_path: str | None, folder: str | Path) -> str | None:
         if not broken:
             log.info("Resuming this run folder's own checkpoint: %s", path)
         return str(path)
-    if not broken:
+    if not broken or requeue is not None:
         return None
     reasons = " ".join(reason for _, reason in broken)
     names = ", ".join(str(p) for p, _ in broken)
