@@ -256,3 +256,38 @@ def test_raw_and_normalized_cam_weight_differ() -> None:
     assert not torch.allclose(a.heatmap, b.heatmap)
     with pytest.raises(ValueError, match="model.discriminator.cam_weight"):
         UgatitDiscriminator(cam_weight="weird")
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_activation_checkpointing_recomputes_the_blocks_and_changes_nothing(light, monkeypatch):
+    """checkpoint_blocks=true: the residual blocks run again in the backward pass (their
+    activations are not kept), and the outputs and gradients are the same."""
+    from ugatit.nets.ugatit import ResnetAdaILNBlock, ResnetBlock, UgatitGenerator
+
+    torch.manual_seed(0)
+    plain = UgatitGenerator(ngf=8, n_res=2, img_size=32, light=light)
+    saving = UgatitGenerator(ngf=8, n_res=2, img_size=32, light=light, checkpoint_blocks=True)
+    saving.load_state_dict(plain.state_dict())
+    runs = []  # every block forward, recomputations included (hooks do not see those)
+    for block in (ResnetBlock, ResnetAdaILNBlock):
+        forward = block.forward
+        monkeypatch.setattr(
+            block, "forward", lambda self, *a, forward=forward: runs.append(1) or forward(self, *a)
+        )
+    x = torch.randn(2, 3, 32, 32)
+    results, counts = [], []
+    for network in (plain, saving):
+        runs.clear()
+        output = network(x)
+        (output.image.square().mean() + output.cam_logit.sum()).backward()
+        results.append((output.image.detach(), [p.grad.clone() for p in network.parameters()]))
+        counts.append(len(runs))
+    assert counts == [4, 8]  # 2 encoder + 2 decoder blocks; each once more when recomputed
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    # evaluation and no-grad runs keep the plain path
+    runs.clear()
+    with torch.no_grad():
+        saving(x)
+    assert len(runs) == 4

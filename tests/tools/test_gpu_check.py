@@ -43,7 +43,14 @@ def test_benchmark_rows_read_the_json_line_and_name_failures(tmp_path):
         return 0, "benchmark: timing ...\n" + json.dumps(summary), 2.0
 
     rows = gpu_check.benchmark_rows(ROOT, tmp_path, 10, run=fake_run)
-    assert len(rows) == len(gpu_check.MODES) * len(gpu_check.PRECISIONS) * 2 == len(calls)
+    expected = len(gpu_check.MODES) * len(gpu_check.PRECISIONS) * 2 + len(gpu_check.MEMORY_SAVERS)
+    assert len(rows) == expected == len(calls)
+    saving = [r for r in rows if "checkpointed blocks" in r.setting]
+    assert [r.setting for r in saving] == [
+        "32-true, checkpointed blocks",
+        "bf16-mixed, checkpointed blocks",
+    ]
+    assert sum("model.generator.checkpoint_blocks=true" in c for c in calls) == 2
     failed = [r for r in rows if not r.ok]
     assert len(failed) == 2 and all("out of memory" in r.note for r in failed)
     good = rows[0]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ugatit.nets.base import Generator
 from ugatit.nets.init import init_normal_
@@ -134,9 +135,13 @@ class UgatitGenerator(Generator):
         rho_init: float = 0.9,
         rho_offset: float = 0.0,
         unbiased_variance: bool = False,
+        checkpoint_blocks: bool = False,
     ) -> None:
         super().__init__()
         adaptive = is_adaptive(norm)
+        # recompute the residual blocks' activations in the backward pass instead of keeping
+        # them: less memory for small cards, one more forward pass of those blocks in compute
+        self.checkpoint_blocks = bool(checkpoint_blocks)
         if n_res < 1:
             raise ValueError(f"model.generator.n_res={n_res} must be at least 1.")
         if not light and (img_size % SIZE_MULTIPLE or img_size < MIN_SIZE):
@@ -220,9 +225,28 @@ class UgatitGenerator(Generator):
                 f"(two stride-2 downsamplings), got {h}x{w}; resize or crop the data accordingly."
             )
 
+    def _checkpointing(self) -> bool:
+        return self.checkpoint_blocks and self.training and torch.is_grad_enabled()
+
+    def _encode(self, x: Tensor) -> Tensor:
+        if not self._checkpointing():
+            return self.DownBlock(x)
+        for layer in self.DownBlock:
+            if isinstance(layer, ResnetBlock):
+                x = checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
+        return x
+
+    def _decode_block(self, i: int, x: Tensor, gamma: Tensor | None, beta: Tensor | None) -> Tensor:
+        block = getattr(self, f"UpBlock1_{i}")
+        if self._checkpointing():
+            return checkpoint(block, x, gamma, beta, use_reentrant=False)
+        return block(x, gamma, beta)
+
     def forward(self, x: Tensor) -> GeneratorOutput:
         self._check_input(x)
-        x = self.DownBlock(x)
+        x = self._encode(x)
         cam_logit = heatmap = None
         if self.use_cam:
             weighted, cam_logit = _cam(x, self.gap_fc, self.gmp_fc, raw_weight=False)
@@ -234,7 +258,7 @@ class UgatitGenerator(Generator):
             style = self.FC(pooled.reshape(x.shape[0], -1))
             gamma, beta = self.gamma(style), self.beta(style)
         for i in range(1, self.n_res + 1):
-            x = getattr(self, f"UpBlock1_{i}")(x, gamma, beta)
+            x = self._decode_block(i, x, gamma, beta)
         return GeneratorOutput(self.UpBlock2(x), cam_logit, heatmap)
 
     @property

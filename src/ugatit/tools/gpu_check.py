@@ -35,6 +35,11 @@ BASELINES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cyclegan", ("model=cyclegan", "model.schedule.max_epochs=null")),
     ("cut", ("model=cut", "model.schedule.max_epochs=null")),
 )
+# the memory goals for small cards: full mode with the residual blocks checkpointed
+MEMORY_SAVERS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
+    ("ugatit full", ("model=ugatit", "model.generator.checkpoint_blocks=true"), precision)
+    for precision in ("32-true", "bf16-mixed")
+)
 DATA_256 = ("data=shapes", "data.crop_size=256", "data.load_size=286")
 TRAIN_ITERATIONS = 30
 
@@ -89,41 +94,55 @@ def _tail(output: str, lines: int = 3) -> str:
     return " | ".join(output.strip().splitlines()[-lines:])
 
 
+def benchmark_settings() -> list[tuple[str, tuple[str, ...], str, bool, str]]:
+    """(label, model overrides, precision, compile, note) of every benchmark row."""
+    return [
+        (label, model, precision, compiled, "")
+        for label, model in MODES
+        for precision in PRECISIONS
+        for compiled in (False, True)
+    ] + [
+        (label, model, precision, False, "checkpointed blocks")
+        for label, model, precision in MEMORY_SAVERS
+    ]
+
+
 def benchmark_rows(
     root: Path, out: Path, timeout: float, run: Callable = _run
 ) -> list[Measurement]:
     """The training step of U-GAT-IT full and light at 256 px, batch 1, in every precision,
-    with and without compile, against the official ordering and the plain official loop."""
+    with and without compile, against the official ordering and the plain official loop; and
+    full mode with activation checkpointing (the small-card memory goals)."""
     rows = []
-    for label, model in MODES:
-        for precision in PRECISIONS:
-            for compiled in (False, True):
-                command = [
-                    sys.executable,
-                    str(root / "src" / "benchmark.py"),
-                    *model,
-                    *DATA_256,
-                    "trainer=gpu",
-                    f"trainer.precision={precision}",
-                    f"model.compile={str(compiled).lower()}",
-                    "benchmark.iterations=20",
-                    "benchmark.warmup=5",
-                    f"hydra.run.dir={out}/benchmark/{label.replace(' ', '_')}_{precision}_{compiled}",
-                ]
-                code, output, seconds = run(command, timeout)
-                summary = _last_json_line(output) if code == 0 else None
-                setting = f"{precision}{', compile' if compiled else ''}"
-                if summary is None:
-                    rows.append(Measurement(f"step {label}", setting, False, {}, _tail(output)))
-                    continue
-                figures = {
-                    "it_per_s": summary["ours"]["it_per_s"],
-                    "peak_mem_mb": summary["ours"]["peak_mem_mb"],
-                    "speedup_vs_reference": summary.get("speedup"),
-                    "speedup_vs_plain": summary.get("speedup_vs_plain"),
-                    "seconds": seconds,
-                }
-                rows.append(Measurement(f"step {label}", setting, True, figures))
+    for index, (label, model, precision, compiled, extra) in enumerate(benchmark_settings()):
+        command = [
+            sys.executable,
+            str(root / "src" / "benchmark.py"),
+            *model,
+            *DATA_256,
+            "trainer=gpu",
+            f"trainer.precision={precision}",
+            f"model.compile={str(compiled).lower()}",
+            "benchmark.iterations=20",
+            "benchmark.warmup=5",
+            f"hydra.run.dir={out}/benchmark/{index:02d}_{label.replace(' ', '_')}_{precision}",
+        ]
+        code, output, seconds = run(command, timeout)
+        summary = _last_json_line(output) if code == 0 else None
+        setting = ", ".join(
+            part for part in (precision, "compile" if compiled else "", extra) if part
+        )
+        if summary is None:
+            rows.append(Measurement(f"step {label}", setting, False, {}, _tail(output)))
+            continue
+        figures = {
+            "it_per_s": summary["ours"]["it_per_s"],
+            "peak_mem_mb": summary["ours"]["peak_mem_mb"],
+            "speedup_vs_reference": summary.get("speedup"),
+            "speedup_vs_plain": summary.get("speedup_vs_plain"),
+            "seconds": seconds,
+        }
+        rows.append(Measurement(f"step {label}", setting, True, figures))
     return rows
 
 
