@@ -60,7 +60,10 @@ class ReferenceOrderModule(CycleTranslation):
     """
 
     def __init__(self, **settings: Any) -> None:
-        super().__init__(**{**settings, "batch_generator_calls": False})  # one call per pass
+        # one call per pass, as the official code
+        super().__init__(
+            **{**settings, "batch_generator_calls": False, "batch_discriminator_calls": False}
+        )
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         real_a, real_b = self.prepare_input(batch["a"]), self.prepare_input(batch["b"])

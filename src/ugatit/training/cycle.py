@@ -83,6 +83,7 @@ class CycleTranslation(TranslationMethod):
         diff_augment: str | None = None,
         update_order: str = "discriminator_first",
         batch_generator_calls: bool = True,
+        batch_discriminator_calls: bool = False,
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
@@ -108,6 +109,7 @@ class CycleTranslation(TranslationMethod):
                 "diff_augment": diff_augment,
                 "update_order": update_order,
                 "batch_generator_calls": batch_generator_calls,
+                "batch_discriminator_calls": batch_discriminator_calls,
             },
             optimizer,
             schedule,
@@ -119,6 +121,7 @@ class CycleTranslation(TranslationMethod):
         self.loss_settings = parse_settings(LossSettings, loss, "loss")
         self.update_order = update_order
         self.batch_generator_calls = bool(batch_generator_calls)
+        self.batch_discriminator_calls = bool(batch_discriminator_calls)
         self.generator_ab = build_generator(generator)
         self.generator_ba = build_generator(generator)
         # discriminator_a judges domain A (real A vs G_BA's fakes), discriminator_b domain B.
@@ -176,11 +179,31 @@ class CycleTranslation(TranslationMethod):
         fake_a = self.pool_a.query(fake_a)
         fake_b = self.pool_b.query(fake_b)
         net_a, net_b = self.discriminator_a, self.discriminator_b
-        d_a = discriminator_adv_loss(self._judge(net_a, real_a), self._judge(net_a, fake_a), mode)
-        d_b = discriminator_adv_loss(self._judge(net_b, real_b), self._judge(net_b, fake_b), mode)
+        d_a = discriminator_adv_loss(*self._judge_real_and_fake(net_a, real_a, fake_a), mode)
+        d_b = discriminator_adv_loss(*self._judge_real_and_fake(net_b, real_b, fake_b), mode)
         w = self.loss_settings
         total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
         return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
+
+    def _judge_real_and_fake(
+        self, discriminator: nn.Module, real: Tensor, fake: Tensor
+    ) -> tuple[Any, Any]:
+        """The discriminator's verdicts on real and on fake images: two calls (the official
+        codes), or with ``batch_discriminator_calls`` one call on both, split afterwards. Every
+        discriminator here judges each image alone, so the verdicts are the same, except that a
+        spectral-normalised one (U-GAT-IT) then runs one power iteration per step instead of
+        two."""
+        if not self.batch_discriminator_calls or real.shape[1:] != fake.shape[1:]:
+            return self._judge(discriminator, real), self._judge(discriminator, fake)
+        heads = self._judge(discriminator, torch.cat([real, fake]))
+        sizes = [real.shape[0], fake.shape[0]]
+
+        def split(head: Any) -> tuple[Any, Any]:
+            parts = [[None, None] if v is None else v.split(sizes) for v in head]
+            return tuple(type(head)(*(p[i] for p in parts)) for i in range(2))
+
+        pairs = [split(head) for head in heads]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _judge(self, discriminator: nn.Module, images: Tensor) -> Any:
         """The discriminator on ``images``, through DiffAugment when it is on."""
