@@ -39,12 +39,11 @@ def read_resumable(path: str | Path, label: str | None = None) -> dict[str, Any]
     return require_entries(load_checkpoint_file(path, label), label, RESUME_KEYS)
 
 
-def _periodic(folder: Path) -> list[Path]:
-    """``iter_*.ckpt`` in ``folder``, the highest iteration first."""
+def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """The checkpoints in ``folder`` whose names match ``pattern`` (its group 1 a number), the
+    highest number first."""
     found = [
-        (int(m.group(1)), p)
-        for p in folder.glob("iter_*.ckpt")
-        if (m := _PERIODIC.fullmatch(p.name))
+        (int(m.group(1)), p) for p in folder.glob("*.ckpt") if (m := pattern.fullmatch(p.name))
     ]
     return [p for _, p in sorted(found, reverse=True)]
 
@@ -66,22 +65,10 @@ def _set_aside(path: Path) -> Path:
     return target
 
 
-def _hpc(run_folder: Path | None) -> list[Path]:
-    """Lightning's SLURM requeue checkpoints ``hpc_ckpt_N.ckpt`` in the run folder, newest first."""
-    if run_folder is None:
-        return []
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(run_folder).glob("hpc_ckpt_*.ckpt")
-        if (m := _HPC.fullmatch(p.name))
-    ]
-    return [p for _, p in sorted(found, reverse=True)]
-
-
 def _newest_requeue_checkpoint(run_folder: Path | None) -> tuple[int, Path] | None:
     """The newest readable ``hpc_ckpt_N.ckpt`` and its iteration (unreadable ones are skipped
     with a warning: the regular checkpoints are the fallback)."""
-    for path in _hpc(run_folder):
+    for path in [] if run_folder is None else _numbered(run_folder, _HPC):
         try:
             return int(read_resumable(path, str(path))["iteration"]), path
         except CheckpointError as error:
@@ -103,27 +90,25 @@ def choose_checkpoint(
         read_resumable(ckpt_path)
         return str(ckpt_path)
     requeue = _newest_requeue_checkpoint(None if run_folder is None else Path(run_folder))
-    regular = _regular_checkpoint(Path(folder), requeue)
-    if requeue is None:
-        return regular
-    iteration, path = requeue
-    if regular is None or iteration > int(read_resumable(regular, regular)["iteration"]):
-        log.info(
-            "Resuming this run folder's requeue checkpoint (iteration %d): %s", iteration, path
-        )
-        return str(path)
-    return regular
+    regular = _regular_checkpoint(Path(folder), can_fall_back=requeue is not None)
+    found = [c for c in (regular, requeue) if c is not None]
+    if not found:
+        return None
+    iteration, path = max(found, key=lambda c: c[0])  # of equal ones, the regular checkpoint
+    kind = "requeue checkpoint" if regular is None or path != regular[1] else "own checkpoint"
+    log.info("Resuming this run folder's %s (iteration %d): %s", kind, iteration, path)
+    return str(path)
 
 
-def _regular_checkpoint(folder: Path, requeue: tuple[int, Path] | None) -> str | None:
-    """The newest complete ``last.ckpt`` / ``iter_*.ckpt`` in ``folder``, or None; with none
-    complete, an error unless a requeue checkpoint can take over."""
+def _regular_checkpoint(folder: Path, can_fall_back: bool) -> tuple[int, Path] | None:
+    """The newest complete ``last.ckpt`` / ``iter_*.ckpt`` in ``folder`` and its iteration, or
+    None; with none complete, an error unless ``can_fall_back`` (a requeue checkpoint)."""
     last = folder / LAST
-    candidates = ([last] if last.exists() else []) + _periodic(folder)
+    candidates = ([last] if last.exists() else []) + _numbered(folder, _PERIODIC)
     broken: list[tuple[Path, str]] = []
     for path in candidates:
         try:
-            read_resumable(path, str(path))
+            iteration = int(read_resumable(path, str(path))["iteration"])
         except CheckpointError as error:
             broken.append((path, str(error)))
             continue
@@ -136,10 +121,8 @@ def _regular_checkpoint(folder: Path, requeue: tuple[int, Path] | None) -> str |
                 _set_aside(bad).name,
                 path,
             )
-        if not broken:
-            log.info("Resuming this run folder's own checkpoint: %s", path)
-        return str(path)
-    if not broken or requeue is not None:
+        return iteration, path
+    if not broken or can_fall_back:
         return None
     reasons = " ".join(reason for _, reason in broken)
     names = ", ".join(str(p) for p, _ in broken)
