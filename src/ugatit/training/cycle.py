@@ -12,7 +12,7 @@ outputs are None are skipped, so the two methods differ only in networks, weight
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -49,13 +49,14 @@ def _run_together(
         return []
     if not batched or len(inputs) == 1:
         return [generator(x) for x in inputs]
-    sizes = [x.shape[0] for x in inputs]
-    out = generator(torch.cat(inputs))
+    return split_outputs(generator(torch.cat(inputs)), [x.shape[0] for x in inputs])
 
-    def split(value: Tensor | None) -> list[Tensor | None]:
-        return [None] * len(sizes) if value is None else list(value.split(sizes))
 
-    return [GeneratorOutput(*parts) for parts in zip(*(split(v) for v in out), strict=True)]
+def split_outputs(output: NamedTuple, sizes: list[int]) -> list[Any]:
+    """A network's output for concatenated inputs (a GeneratorOutput or DiscriminatorHead whose
+    fields are batch tensors or None) -> one output of the same type per input."""
+    parts = [[None] * len(sizes) if v is None else v.split(sizes) for v in output]
+    return [type(output)(*(p[i] for p in parts)) for i in range(len(sizes))]
 
 
 class CycleTranslation(TranslationMethod):
@@ -196,13 +197,7 @@ class CycleTranslation(TranslationMethod):
         if not self.batch_discriminator_calls or real.shape[1:] != fake.shape[1:]:
             return self._judge(discriminator, real), self._judge(discriminator, fake)
         heads = self._judge(discriminator, torch.cat([real, fake]))
-        sizes = [real.shape[0], fake.shape[0]]
-
-        def split(head: Any) -> tuple[Any, Any]:
-            parts = [[None, None] if v is None else v.split(sizes) for v in head]
-            return tuple(type(head)(*(p[i] for p in parts)) for i in range(2))
-
-        pairs = [split(head) for head in heads]
+        pairs = [split_outputs(head, [real.shape[0], fake.shape[0]]) for head in heads]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _judge(self, discriminator: nn.Module, images: Tensor) -> Any:
