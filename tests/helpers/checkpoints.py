@@ -8,6 +8,15 @@ from pathlib import Path
 from helpers import compose_config
 from ugatit.training.pipeline import train
 
+# CUT narrowed to 4 channels, one block, four NCE layers of 16 patches
+TINY_CUT = [
+    "model.generator.ngf=4",
+    "model.generator.n_blocks=1",
+    "model.discriminator.ndf=4",
+    "model.nce.layers=[0,4,8,12]",
+    "model.nce.num_patches=16",
+    "model.nce.mlp_channels=8",
+]
 TINY_MODELS = {
     # U-GAT-IT light (the quick-start model), narrowed further
     "light": ["model.generator.ngf=8", "model.discriminator.ndf=8"],
@@ -28,15 +37,7 @@ TINY_MODELS = {
         "model.generator.n_blocks=1",
         "model.discriminator.ndf=8",
     ],
-    "cut": [
-        "model=cut_small",
-        "model.generator.ngf=4",
-        "model.generator.n_blocks=1",
-        "model.discriminator.ndf=4",
-        "model.nce.layers=[0,4,8,12]",
-        "model.nce.num_patches=16",
-        "model.nce.mlp_channels=8",
-    ],
+    "cut": ["model=cut_small", *TINY_CUT],
 }
 
 

@@ -71,7 +71,7 @@ def test_uploads_the_demo_refuses(checkpoints, tmp_path, photo):
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (5, 20)).save(tiny)
     with pytest.raises(UserError, match="at least 8 px"):
-        models.read_upload(str(tiny))
+        models.translate(next(iter(models.choices)), "a2b", str(tiny))
     with pytest.raises(UserError, match="Upload an image first"):
         models.read_upload(None)
     one_sided = DemoModels(checkpoint_list(str(checkpoints["cut"])), "cpu")

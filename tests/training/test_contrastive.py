@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import FAST, FixedPairsDataModule, compose_train, fit
+from helpers.checkpoints import TINY_CUT
 from ugatit import analysis as nu
 from ugatit.training.base import DirectionError
 from ugatit.training.contrastive import ContrastiveTranslation
@@ -20,14 +21,6 @@ from ugatit.training.pipeline import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY_CUT = [
-    "model.generator.ngf=4",
-    "model.generator.n_blocks=1",
-    "model.discriminator.ndf=4",
-    "model.nce.layers=[0,4,8,12]",
-    "model.nce.num_patches=16",
-    "model.nce.mlp_channels=8",
-]
 MODEL = {
     "generator": {"_target_": "ugatit.nets.cut.CutGenerator", "ngf": 4, "n_blocks": 1},
     "discriminator": {"_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator", "ndf": 4},

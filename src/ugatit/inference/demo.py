@@ -105,7 +105,7 @@ class DemoModels:
         return self._loaded[name]
 
     def read_upload(self, upload: str | None) -> Image.Image:
-        """The uploaded file as RGB, its size checked before it is decoded."""
+        """The uploaded file as RGB, its longer side checked before it is decoded."""
         if not upload:
             raise TranslationError("Upload an image first (PNG, JPEG, ...).")
         try:
@@ -124,12 +124,7 @@ class DemoModels:
                 f"The uploaded file is not an image Pillow can read ({type(error).__name__}); "
                 "upload a PNG, JPEG, BMP or WebP picture."
             ) from error
-        if min(image.size) < MIN_SIZE:
-            raise TranslationError(
-                f"This image is {image.size[0]}x{image.size[1]}; the generators need at least "
-                f"{MIN_SIZE} px on each side."
-            )
-        return image
+        return image  # too small a side is refused by translate_images, with its size
 
     def translate(self, name: str, direction: str, upload: str | None) -> DemoResult:
         image = self.read_upload(upload)

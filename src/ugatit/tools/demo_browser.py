@@ -24,8 +24,9 @@ from urllib.parse import urljoin
 
 from PIL import Image
 
+from ugatit.inference.demo import DIRECTION_LABELS
+
 ROOT = Path(__file__).resolve().parents[3]
-DIRECTION_LABELS = {"a2b": "A → B (a2b)", "b2a": "B → A (b2a)"}
 
 
 class BrowserUnavailable(RuntimeError):

@@ -32,6 +32,11 @@ def format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
+def bar_values(trainer: pl.Trainer) -> dict[str, float]:
+    """The numbers the method put on the progress bar (its step totals, validation error)."""
+    return {k: v for k, v in trainer.progress_bar_metrics.items() if isinstance(v, float)}
+
+
 class IterationProgressBar(ProgressBar):
     """Whole-run progress in iterations, with the step losses rounded (rank zero only)."""
 
@@ -81,8 +86,7 @@ class IterationProgressBar(ProgressBar):
 
     def losses(self, trainer: pl.Trainer) -> str:
         """The step totals the method put on the progress bar, rounded, e.g. ``d 0.512  g 3.41``."""
-        shown = {k: v for k, v in trainer.progress_bar_metrics.items() if isinstance(v, float)}
-        return "  ".join(f"{name} {format_value(value)}" for name, value in shown.items())
+        return "  ".join(f"{name} {format_value(v)}" for name, v in bar_values(trainer).items())
 
     def line(self, trainer: pl.Trainer, module: pl.LightningModule) -> str:
         """``iteration 800/1200 (67%) · 2.31 it/s · elapsed 5:46 · ETA 2:53 · d 0.5  g 3.4``."""

@@ -14,7 +14,7 @@ from ugatit.evaluation.fid_kid_callback import FidKidCallback
 from ugatit.evaluation.shape_metric.callback import ShapeMetricCallback
 from ugatit.evaluation.shape_metric.scoring import summary as shape_summary
 from ugatit.training.callbacks import SampleGrid, last_checkpoint_path
-from ugatit.training.progress import format_value
+from ugatit.training.progress import bar_values, format_value
 
 
 def shown_path(path: str | Path) -> str:
@@ -50,10 +50,10 @@ def data_overrides(cfg: DictConfig) -> list[str]:
     return [shlex.quote(o) for o in chosen]
 
 
-def figures(trainer: pl.Trainer, module: pl.LightningModule) -> list[str]:
+def figures(trainer: pl.Trainer) -> list[str]:
     """The last losses shown on the progress bar and the quality metrics computed during the run."""
     lines = []
-    losses = {k: v for k, v in trainer.progress_bar_metrics.items() if isinstance(v, float)}
+    losses = bar_values(trainer)
     if losses:
         lines.append(
             "last losses: " + ", ".join(f"{k} {format_value(v)}" for k, v in losses.items())
@@ -105,7 +105,7 @@ def run_summary(cfg: DictConfig, trainer: pl.Trainer, module: pl.LightningModule
     grid = _callback(trainer, SampleGrid)
     if grid is not None and grid.last_saved is not None:
         lines.append(f"samples:     {shown_path(grid.last_saved)}")
-    lines += figures(trainer, module)
+    lines += figures(trainer)
     if checkpoint:
         lines += ["", "Next:"]
         lines += next_commands(cfg, checkpoint, tuple(getattr(module, "directions", ("a2b",))))
