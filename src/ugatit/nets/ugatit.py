@@ -33,6 +33,8 @@ features by the raw ``weight_orig`` is ``cam_weight="raw"``; the default is the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -43,6 +45,7 @@ from ugatit.nets.init import init_normal_
 from ugatit.nets.norms import clip_rho_, is_adaptive, make_decoder_norm, make_upsample_norm
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
+from ugatit.nets.spectral_groups import apply_scaled, call_grouped, group_scales
 
 CAM_WEIGHTS: tuple[str, ...] = ("normalized", "raw")
 N_DOWNSAMPLING = 2
@@ -65,20 +68,39 @@ def _pad_conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Mo
 
 
 def _cam(
-    x: Tensor, gap_fc: nn.Module, gmp_fc: nn.Module, raw_weight: bool
+    x: Tensor,
+    gap_fc: nn.Module,
+    gmp_fc: nn.Module,
+    raw_weight: bool,
+    sizes: Sequence[int] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Class activation: logits from avg/max pools, features reweighted by each classifier's weight.
 
     Returns the concatenated reweighted maps [B, 2C, H, W] and cam_logit [B, 2]. The weight is read
     after the call so that a spectral-normed classifier's hook has produced its normalised weight.
+    ``sizes``: groups of samples that stand for separate calls (see :mod:`.spectral_groups`).
     """
     b = x.shape[0]
-    gap_logit = gap_fc(F.adaptive_avg_pool2d(x, 1).reshape(b, -1))
-    gmp_logit = gmp_fc(F.adaptive_max_pool2d(x, 1).reshape(b, -1))
-    name = "weight_orig" if raw_weight else "weight"
-    gap_w = getattr(gap_fc, name).reshape(1, -1, 1, 1)
-    gmp_w = getattr(gmp_fc, name).reshape(1, -1, 1, 1)
+    gap_logit, gap_w = _cam_classifier(
+        gap_fc, F.adaptive_avg_pool2d(x, 1).reshape(b, -1), raw_weight, sizes
+    )
+    gmp_logit, gmp_w = _cam_classifier(
+        gmp_fc, F.adaptive_max_pool2d(x, 1).reshape(b, -1), raw_weight, sizes
+    )
     return torch.cat([x * gap_w, x * gmp_w], dim=1), torch.cat([gap_logit, gmp_logit], dim=1)
+
+
+def _cam_classifier(
+    fc: nn.Module, pooled: Tensor, raw_weight: bool, sizes: Sequence[int] | None
+) -> tuple[Tensor, Tensor]:
+    """One CAM classifier's logit [B, 1] and its weight as a map [1 or B, C, 1, 1]."""
+    scales = group_scales(fc, sizes)
+    if scales is None:
+        logit = fc(pooled)
+        return logit, getattr(fc, "weight_orig" if raw_weight else "weight").reshape(1, -1, 1, 1)
+    weight = fc.weight_orig.reshape(1, -1, 1, 1)
+    logit = apply_scaled(fc, pooled, scales)
+    return logit, weight if raw_weight else weight * scales.reshape(-1, 1, 1, 1)
 
 
 class ResnetBlock(nn.Module):
@@ -350,20 +372,27 @@ class UgatitDiscriminator(nn.Module):
                 f"{self.layers_key} (each layer less halves the minimum)."
             )
 
-    def forward(self, x: Tensor) -> DiscriminatorHead:
+    def forward(self, x: Tensor, sizes: Sequence[int] | None = None) -> DiscriminatorHead:
+        """Verdicts on ``x``. ``sizes`` splits the batch into groups that the official code judges
+        in separate calls (real, fake): each spectral-normed layer then runs one power iteration
+        per group, as those calls would (:mod:`ugatit.nets.spectral_groups`)."""
         self._check_input(x)
-        x = self.model(x)
+        for layer in self.model:
+            x = call_grouped(layer, x, sizes)
         cam_logit = heatmap = None
         if self.use_cam:
             raw = self.cam_weight == "raw"
-            weighted, cam_logit = _cam(x, self.gap_fc, self.gmp_fc, raw_weight=raw)
+            weighted, cam_logit = _cam(x, self.gap_fc, self.gmp_fc, raw, sizes)
             x = self.leaky_relu(self.conv1x1(weighted))
             heatmap = x.sum(dim=1, keepdim=True)
-        return DiscriminatorHead(self.conv(self.pad(x)), cam_logit, heatmap)
+        return DiscriminatorHead(call_grouped(self.conv, self.pad(x), sizes), cam_logit, heatmap)
 
 
 class UgatitDiscriminatorSet(nn.Module):
     """One domain's discriminators: ``discriminators[0]`` global, ``discriminators[1]`` local."""
+
+    # forward(x, sizes) judges groups of a batch as separate calls would (spectral norm)
+    accepts_call_groups = True
 
     def __init__(
         self,
@@ -387,5 +416,5 @@ class UgatitDiscriminatorSet(nn.Module):
             ]
         )
 
-    def forward(self, x: Tensor) -> list[DiscriminatorHead]:
-        return [d(x) for d in self.discriminators]
+    def forward(self, x: Tensor, sizes: Sequence[int] | None = None) -> list[DiscriminatorHead]:
+        return [d(x, sizes) for d in self.discriminators]

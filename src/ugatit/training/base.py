@@ -243,8 +243,9 @@ class TranslationMethod(pl.LightningModule):
         return direction
 
     def forward(self, image: Tensor, direction: str = "a2b") -> GeneratorOutput:
-        """Translate ``image`` (in [-1, 1]) A->B (``a2b``) or B->A (``b2a``)."""
-        return self.output_generator(direction)(image)
+        """Translate ``image`` (in [-1, 1]) A->B (``a2b``) or B->A (``b2a``); the image takes the
+        weights' dtype (a run in 64-true or bf16-true precision gets float32 images)."""
+        return self.output_generator(direction)(image.to(self.dtype))
 
     @torch.no_grad()
     def _update_weight_averages(self) -> None:

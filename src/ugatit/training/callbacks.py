@@ -126,15 +126,18 @@ class SampleGrid(pl.Callback):
         self.n_samples = n_samples
         self.last_saved: Path | None = None
 
-    def _fixed_batch(self, trainer: pl.Trainer, device: torch.device) -> dict[str, torch.Tensor]:
+    def _fixed_batch(
+        self, trainer: pl.Trainer, device: torch.device, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """The first validation images, on the weights' device and in their dtype."""
         dataset = trainer.datamodule.val_dataset
         items = [dataset[i] for i in range(min(self.n_samples, len(dataset)))]
-        return {k: torch.stack([item[k] for item in items]).to(device) for k in ("a", "b")}
+        return {k: torch.stack([item[k] for item in items]).to(device, dtype) for k in ("a", "b")}
 
     def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:
         if not trainer.is_global_zero:
             return None
-        batch = self._fixed_batch(trainer, pl_module.device)
+        batch = self._fixed_batch(trainer, pl_module.device, pl_module.dtype)
         was_training = pl_module.training
         pl_module.eval()
         try:

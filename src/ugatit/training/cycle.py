@@ -84,7 +84,7 @@ class CycleTranslation(TranslationMethod):
         diff_augment: str | None = None,
         update_order: str = "discriminator_first",
         batch_generator_calls: bool = True,
-        batch_discriminator_calls: bool = False,
+        batch_discriminator_calls: bool = True,
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
@@ -191,13 +191,18 @@ class CycleTranslation(TranslationMethod):
     ) -> tuple[Any, Any]:
         """The discriminator's verdicts on real and on fake images: two calls (the official
         codes), or with ``batch_discriminator_calls`` one call on both, split afterwards. Every
-        discriminator here judges each image alone, so the verdicts are the same, except that a
-        spectral-normalised one (U-GAT-IT) then runs one power iteration per step instead of
-        two."""
+        discriminator here judges each image alone; a spectral-normalised one (U-GAT-IT) is told
+        the two groups and runs one power iteration for each, as the two calls would, so the
+        losses and gradients are the same. DiffAugment draws for real, then fake, as before."""
         if not self.batch_discriminator_calls or real.shape[1:] != fake.shape[1:]:
             return self._judge(discriminator, real), self._judge(discriminator, fake)
-        heads = self._judge(discriminator, torch.cat([real, fake]))
-        pairs = [split_outputs(head, [real.shape[0], fake.shape[0]]) for head in heads]
+        sizes = [real.shape[0], fake.shape[0]]
+        images = torch.cat([diff_augment(x, self.augment_policy) for x in (real, fake)])
+        if getattr(discriminator, "accepts_call_groups", False):
+            heads = discriminator(images, sizes)
+        else:
+            heads = discriminator(images)
+        pairs = [split_outputs(head, sizes) for head in heads]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _judge(self, discriminator: nn.Module, images: Tensor) -> Any:
