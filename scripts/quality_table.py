@@ -5,7 +5,7 @@
 Each row: the run's command-line overrides (.hydra/overrides.yaml), its last iteration, its wall
 time in minutes (first to last line of train.log), and the shape metric at the last iteration it
 was measured (csv/metrics.csv): success A->B and B->A, centroid error and size ratio per
-direction. Runs are the ones `scripts/quality_runs.sh` starts, or any others.
+direction. Runs: folders made with the command in docs/quality.md ("How each run was made").
 """
 
 from __future__ import annotations

@@ -225,6 +225,7 @@ SEED_RULES: dict[str, Rule] = {
 
 TRAIN_RULES: dict[str, Rule] = {
     **SEED_RULES,
+    "flush_denormal": FLAG,
     **DATA_RULES,
     **MODEL_RULES,
     **TRAINER_RULES,

@@ -8,6 +8,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
@@ -40,6 +41,8 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     check_train_config(cfg)  # every value's type and range, before anything is built
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("flush_denormal", False):
+        torch.set_flush_denormal(True)  # CPU arithmetic on denormals is slow; see conf/train.yaml
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
     ckpt_path = resume_path(cfg) if cfg.get("train", True) else None
