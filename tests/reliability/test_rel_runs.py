@@ -16,6 +16,7 @@ from omegaconf import open_dict
 
 from helpers import FAST, ROOT, compose_train
 from ugatit.training.pipeline import train
+from ugatit.training.run_folder import differing_keys
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -139,3 +140,13 @@ def test_an_error_inside_training_saves_last_ckpt_before_it_propagates(tmp_path,
     with pytest.raises(RuntimeError, match="a failure in the middle of training"):
         train(cfg)
     assert saved_iteration(tmp_path / "checkpoints" / "last.ckpt") == 3
+
+
+def test_a_group_set_to_null_is_named_as_such_in_the_refusal():
+    old = {"callbacks": {"shape_metric": {"every_n_iterations": 200}}, "seed": 1}
+    new = {"callbacks": {"shape_metric": None}, "seed": 1, "ckpt_path": "x.ckpt"}
+    shown = [f"{k}: {a!r} -> {b!r}" for k, a, b in differing_keys(old, new)]
+    assert shown == [
+        "callbacks.shape_metric: (absent) -> None",
+        "callbacks.shape_metric.every_n_iterations: 200 -> (absent)",
+    ]

@@ -27,6 +27,16 @@ IGNORED_KEYS = ("resume", "ckpt_path")
 _SHOWN = 8  # differing keys named in the message
 
 
+class _Absent:
+    """A key the other configuration does not have (shown as such in the message)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+
+
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings -> {"a.b.c": value}; lists stay values."""
     if not isinstance(config, Mapping):
@@ -44,17 +54,17 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 def differing_keys(
     old: Mapping[str, Any], new: Mapping[str, Any], ignored: Iterable[str] = IGNORED_KEYS
 ) -> list[tuple[str, Any, Any]]:
-    """(key, old value, new value) for every key whose value differs, ignored keys left out."""
+    """(key, old value, new value) for every key whose value differs, ignored keys left out; a
+    key one side lacks has the value ABSENT there (a group set to null is then not "None -> None")."""
     before, after = flatten(old), flatten(new)
     skip = tuple(ignored)
-    missing = object()
     changes = []
     for key in sorted(set(before) | set(after)):
         if key in skip or key.startswith(tuple(f"{s}." for s in skip)):
             continue
-        a, b = before.get(key, missing), after.get(key, missing)
+        a, b = before.get(key, ABSENT), after.get(key, ABSENT)
         if a != b:
-            changes.append((key, None if a is missing else a, None if b is missing else b))
+            changes.append((key, a, b))
     return changes
 
 
