@@ -79,4 +79,4 @@ def test_own_data_command_trains_on_a_folder_as_written(tmp_path):
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
     config = (run_dir / ".hydra" / "config.yaml").read_text()
-    assert "crop_size: 64" in config and "ngf: 8" in config and "ema_decay: 0.99" in config
+    assert "crop_size: 64" in config and "ngf: 8" in config and "ema_decay: 0.997" in config

@@ -52,7 +52,8 @@ def build(cls, config, iterations=1):
 def test_reference_order_gives_the_same_losses_and_weights_after_one_iteration(name):
     # one call per pass in both (batching is checked in tests/training/test_batched_step.py):
     # Adam turns the rounding noise of zero gradients into full-size steps
-    ours = build(CycleTranslation, {**MODELS[name], "batch_generator_calls": False})
+    unbatched = {"batch_generator_calls": False, "batch_discriminator_calls": False}
+    ours = build(CycleTranslation, {**MODELS[name], **unbatched})
     reference = build(ReferenceOrderModule, MODELS[name])
     for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
         assert torch.equal(p, q)  # same initial weights

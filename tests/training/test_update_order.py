@@ -110,7 +110,9 @@ def _module(config: dict) -> CycleTranslation:
     # the (mathematically zero) gradients of biases before instance norm into full-size steps,
     # so only the same arithmetic compares at this tolerance
     settings = {**config, "optimizer": optimizer, "schedule": {"max_iterations": 1}}
-    return CycleTranslation(**settings, batch_generator_calls=False)
+    return CycleTranslation(
+        **settings, batch_generator_calls=False, batch_discriminator_calls=False
+    )
 
 
 def _reference(module: CycleTranslation, weights: dict, order: str) -> dict[str, torch.Tensor]:
