@@ -96,11 +96,11 @@ def test_a_rerun_with_another_config_is_refused_and_the_same_one_does_nothing(tm
 
     changed = run_cli(
         train_command(
-            run_dir, shapes_dir, "model.schedule.max_iterations=2", "model.loss.cycle_weight=5"
+            run_dir, shapes_dir, "model.schedule.max_iterations=2", "model.loss.cycle_weight=7"
         )
     )
     assert changed.returncode == 1
-    assert "model.loss.cycle_weight: 10.0 -> 5" in changed.stderr
+    assert "model.loss.cycle_weight: 5.0 -> 7" in changed.stderr
     assert "resume=force" in changed.stderr and "Traceback" not in changed.stderr
     assert saved.read_text() == config_before  # the run's own record is untouched
     assert saved_iteration(checkpoint) == 2
