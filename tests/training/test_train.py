@@ -38,8 +38,10 @@ def test_a_few_iterations_leave_checkpoint_samples_and_metrics(tmp_path, shapes_
 @pytest.mark.parametrize("flush", [True, False])
 def test_flush_denormal_setting_decides_cpu_arithmetic_on_denormals(tmp_path, shapes_dir, flush):
     """The quick start runs 1.9x faster late in training with denormals flushed (conf/train.yaml)."""
+    torch.set_flush_denormal(False)
     denormal = torch.tensor([1e-39])
     assert denormal.item() != 0  # representable, below float32's smallest normal number
+    torch.set_flush_denormal(not flush)  # the opposite of what the run asks for
     try:
         build(compose_train(tmp_path, shapes_dir, [*FAST, f"flush_denormal={flush}"]))
         assert ((denormal * 1.0).item() == 0) == flush

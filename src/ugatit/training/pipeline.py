@@ -41,8 +41,10 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     check_train_config(cfg)  # every value's type and range, before anything is built
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("flush_denormal", False):
-        torch.set_flush_denormal(True)  # CPU arithmetic on denormals is slow; see conf/train.yaml
+    if cfg.get("flush_denormal") is not None:
+        # CPU arithmetic on denormals is slow (conf/train.yaml); the setting is the process's,
+        # so the config decides it both ways
+        torch.set_flush_denormal(bool(cfg.flush_denormal))
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
     ckpt_path = resume_path(cfg) if cfg.get("train", True) else None
