@@ -48,8 +48,10 @@ def group_scales(module: nn.Module, sizes: Sequence[int] | None) -> Tensor | Non
     """Per-sample factors 1/σ, one σ per group of ``sizes`` samples, as consecutive calls on the
     groups would compute them; None where one call is the same as separate calls (no spectral
     norm, evaluation mode: no power iteration, or a single group)."""
+    if sizes is None or len(sizes) < 2 or not module.training:
+        return None  # checked first: this runs for every layer of every discriminator call
     hook = spectral_norm_of(module)
-    if hook is None or not module.training or sizes is None or len(sizes) < 2:
+    if hook is None:
         return None
     sigmas = [_next_sigma(module, hook) for _ in sizes]
     # what the last separate call would have left on the module

@@ -24,6 +24,7 @@ import torch
 from ugatit.data.dataset import to_tensor
 from ugatit.data.images import list_images, load_rgb
 from ugatit.errors import UserError
+from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.inference.translation import load_checkpoint, translate_images
 
 VARIANTS = {"separate": "false", "batched": "true"}
@@ -53,19 +54,14 @@ def train_variant(
     return folder / "checkpoints" / "last.ckpt"
 
 
-def _to_uint8(image: torch.Tensor) -> torch.Tensor:
-    return ((image.float() + 1) * 127.5).round().clamp(0, 255)
-
-
 def translations(checkpoint: Path, folders: dict[str, Path]) -> dict[str, torch.Tensor]:
     """8-bit translations of each direction's test images, as translate.py would save them."""
     loaded = load_checkpoint(checkpoint)
     out = {}
     for direction, folder in folders.items():
         images = [to_tensor(load_rgb(path)) for path in list_images(folder)]
-        out[direction] = torch.stack(
-            [_to_uint8(t.image) for t in translate_images(loaded, images, direction)]
-        )
+        pixels = [to_uint8(t.image) for t in translate_images(loaded, images, direction)]
+        out[direction] = torch.stack(pixels).float()  # float: differences may be negative
     return out
 
 
