@@ -121,6 +121,32 @@ def test_another_pair_in_the_same_folder_is_redrawn_and_unknown_pairs_refused(tm
         ensure_shapes(tmp_path / "t", pair="hearts")
 
 
+def _long_axis_degrees(points: np.ndarray) -> float | None:
+    """Angle of the outline's long axis in (-90, 90], or None for a shape without one."""
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(points.T))
+    if eigenvalues[1] < 1.1 * eigenvalues[0]:
+        return None  # a circle or a square: no orientation to keep
+    x, y = eigenvectors[:, 1]
+    angle = np.degrees(np.arctan2(y, x))
+    return float((angle + 90) % 180 - 90)
+
+
+def test_round_rect_kinds_lean_alike() -> None:
+    """An ellipse's counterpart is the rectangle at its angle, so both kinds draw angles alike:
+    upright half of the time, else at most 15 degrees off (ellipses at any angle made the pair
+    differ in more than the outline, and rectangles were the failures; docs/quality.md)."""
+    for kind in ("round", "rect"):
+        angles = [
+            _long_axis_degrees(shapes.outline(np.random.default_rng(seed), kind, 256))
+            for seed in range(300)
+        ]
+        leaning = [a for a in angles if a is not None]
+        assert len(leaning) > 100, kind
+        assert max(abs(a) for a in leaning) <= 15.0 + 1e-6, kind
+        upright = sum(abs(a) < 1e-6 for a in leaning) / len(leaning)
+        assert 0.35 < upright < 0.65, (kind, upright)
+
+
 def test_shapes_are_placed_by_their_centroid() -> None:
     for kind in shapes.KINDS:
         points = shapes.outline(np.random.default_rng(3), kind, 256)
