@@ -188,6 +188,7 @@ MODEL_RULES: dict[str, Rule] = {
     "model.channels_last": FLAG,
     "model.batch_generator_calls": FLAG,
     "model.batch_discriminator_calls": FLAG,
+    "model.parallel_directions": FLAG,
     "model.compile": FLAG,
     "model.ema_decay": Number(low=0, high=1, high_open=True, why="0 turns the average off"),
     "model.generator.ngf": POSITIVE_INT,

@@ -40,6 +40,8 @@ OVERRIDES = [
     # that the batched one computes the same losses and gradients
     "model.batch_generator_calls=false",
     "model.batch_discriminator_calls=false",
+    # the joint step; tests/training/test_parallel_directions.py checks the parted one
+    "model.parallel_directions=false",
     # the quick-start recipe when the figures were stored (cycle 5 and EMA 0.997 came later)
     "model.loss.cycle_weight=10",
     "model.ema_decay=0.99",

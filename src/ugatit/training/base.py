@@ -30,6 +30,7 @@ from ugatit.errors import ConfigError, UserError
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.distributed import average_gradients, take_over_gradient_sync
+from ugatit.training.side_by_side import run_pair
 from ugatit.training.settings import OptimizerSettings, ScheduleSettings, parse_settings
 from ugatit.visualize import Visual
 
@@ -100,6 +101,13 @@ def build_generator(config: Mapping[str, Any], where: str = "model.generator") -
     return network
 
 
+def _total(loss: Tensor | Sequence[Tensor]) -> Tensor:
+    """A step's loss, or the sum of its independent parts, detached (for checks and logs)."""
+    if isinstance(loss, Tensor):
+        return loss.detach()
+    return torch.stack([part.detach() for part in loss]).sum()
+
+
 def _fused_adam_available(params: Sequence[Tensor]) -> bool:
     """Fused Adam on GPUs: one kernel per step, and it skips a non-finite step on the device
     (``found_inf``) where the default implementation needs the host to decide. On a CPU the
@@ -123,7 +131,9 @@ class OptimizerSpec:
 class Step:
     """One update of an iteration: ``loss(state) -> (total, terms)`` minimised by the named
     optimizers together; ``after`` runs once they have stepped. ``name`` labels the total on the
-    progress bar."""
+    progress bar. ``total`` may be a list of independent parts (graphs that share only leaves):
+    each is then back-propagated on its own, the two of a pair side by side on a CPU
+    (:meth:`TranslationMethod.run_pair`)."""
 
     name: str
     optimizers: tuple[str, ...]
@@ -195,6 +205,8 @@ class TranslationMethod(pl.LightningModule):
         self.inside_iteration = False
         self.channels_last = channels_last
         self.compile_networks = compile
+        # run_pair's two halves at once on a CPU (a method with two independent halves sets it)
+        self.side_by_side = False
 
     def add_weight_averages(self) -> None:
         """Exponential moving averages of the generators' weights (``model.ema_decay`` > 0), used
@@ -321,6 +333,11 @@ class TranslationMethod(pl.LightningModule):
         """Every trained network, in the order of the optimizers."""
         return [getattr(self, n) for spec in self.optimizer_specs() for n in spec.networks]
 
+    def run_pair(self, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
+        """``(first(), second())``: at once with :attr:`side_by_side` on a CPU, where one thread
+        cannot keep two cores busy with small operations; one after the other elsewhere."""
+        return run_pair(first, second, self.side_by_side and self.device.type == "cpu")
+
     def prepare_input(self, image: Tensor) -> Tensor:
         if self.channels_last:
             return image.contiguous(memory_format=torch.channels_last)
@@ -363,7 +380,7 @@ class TranslationMethod(pl.LightningModule):
             if step.after is not None:
                 step.after()
             terms.update(step_terms)
-            totals[step.name] = loss
+            totals[step.name] = _total(loss)
         self._finish_iteration(optimizers, terms, totals, finite)
 
     @contextlib.contextmanager
@@ -386,23 +403,49 @@ class TranslationMethod(pl.LightningModule):
             for p in switched:
                 p.requires_grad_(True)
 
-    def _optimizer_step(self, optimizers: Sequence[Any], loss: Tensor) -> Tensor | None:
+    def _optimizer_step(
+        self, optimizers: Sequence[Any], loss: Tensor | Sequence[Tensor]
+    ) -> Tensor | None:
         """Backward and step; where the loss is not finite on some rank, every rank skips the
         update. The skip happens on the device (fused Adam's ``found_inf``): no host
-        synchronisation. Returns the finiteness flag (None with the check off)."""
+        synchronisation. Returns the finiteness flag (None with the check off). ``loss`` may be
+        a list of independent parts (see :class:`Step`)."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         finite = None
         if self.max_nonfinite_steps > 0:
-            finite = torch.isfinite(loss.detach())
+            finite = torch.isfinite(_total(loss))
             if self.trainer.world_size > 1:
                 finite = self.trainer.strategy.reduce(finite.float(), reduce_op="min") > 0
-        self.manual_backward(loss)
+        if isinstance(loss, Tensor):
+            self.manual_backward(loss)
+        else:
+            self._backward_parts(list(loss))
         for optimizer in optimizers:
             if self._sync_gradients_by_hand:
                 average_gradients(p for group in optimizer.param_groups for p in group["params"])
             self._step_unless(optimizer, finite)
         return finite
+
+    def _backward_parts(self, parts: list[Tensor]) -> None:
+        """:meth:`manual_backward` of the parts' sum, with each part back-propagated on its own
+        (a pair side by side on a CPU): Lightning's hooks and loss scaling as for the sum."""
+        strategy = self.trainer.strategy
+        precision = strategy.precision_plugin
+        total = _total(parts)
+        strategy.pre_backward(total)
+        precision.pre_backward(total, self)  # the on_before_backward hooks, once
+        scaler = getattr(precision, "scaler", None)
+        if scaler is not None:
+            parts = [scaler.scale(part) for part in parts]
+        backwards = [lambda part=part: torch.autograd.backward(part) for part in parts]
+        if len(backwards) == 2:
+            self.run_pair(*backwards)
+        else:
+            for backward in backwards:
+                backward()
+        precision.post_backward(total, self)  # the on_after_backward hooks, once
+        strategy.post_backward(total)
 
     @staticmethod
     def _step_unless(optimizer: Any, finite: Tensor | None) -> None:

@@ -85,6 +85,7 @@ class CycleTranslation(TranslationMethod):
         update_order: str = "discriminator_first",
         batch_generator_calls: bool = True,
         batch_discriminator_calls: bool = True,
+        parallel_directions: bool = False,
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
@@ -111,6 +112,7 @@ class CycleTranslation(TranslationMethod):
                 "update_order": update_order,
                 "batch_generator_calls": batch_generator_calls,
                 "batch_discriminator_calls": batch_discriminator_calls,
+                "parallel_directions": parallel_directions,
             },
             optimizer,
             schedule,
@@ -123,6 +125,15 @@ class CycleTranslation(TranslationMethod):
         self.update_order = update_order
         self.batch_generator_calls = bool(batch_generator_calls)
         self.batch_discriminator_calls = bool(batch_discriminator_calls)
+        # each discriminator's loss and each source domain's generator chain back-propagated on
+        # its own, the two directions side by side on a CPU (ugatit.training.side_by_side)
+        self.parallel_directions = self.side_by_side = bool(parallel_directions)
+        if self.parallel_directions and diff_augment:
+            raise ConfigError(
+                "model.parallel_directions=true runs the two directions in two threads, which "
+                "would draw DiffAugment's random numbers in no fixed order; set "
+                "model.diff_augment=null or model.parallel_directions=false."
+            )
         self.generator_ab = build_generator(generator)
         self.generator_ba = build_generator(generator)
         # discriminator_a judges domain A (real A vs G_BA's fakes), discriminator_b domain B.
@@ -143,12 +154,10 @@ class CycleTranslation(TranslationMethod):
         ]
 
     def forward_pass(self, real_a: Tensor, real_b: Tensor) -> dict[str, Any]:
-        return {
-            "real_a": real_a,
-            "real_b": real_b,
-            "fake_b": self.generator_ab(real_a),
-            "fake_a": self.generator_ba(real_b),
-        }
+        fake_b, fake_a = self.run_pair(
+            lambda: self.generator_ab(real_a), lambda: self.generator_ba(real_b)
+        )
+        return {"real_a": real_a, "real_b": real_b, "fake_b": fake_b, "fake_a": fake_a}
 
     def training_steps(self) -> list[Step]:
         discriminator = Step("d", ("discriminator",), self._discriminator_step)
@@ -157,15 +166,31 @@ class CycleTranslation(TranslationMethod):
             return [generator, discriminator]
         return [discriminator, generator]
 
-    def _discriminator_step(self, state: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-        return self._discriminator_loss(
-            state["real_a"], state["real_b"], state["fake_a"].image, state["fake_b"].image
+    def _discriminator_step(self, state: Mapping[str, Any]) -> tuple[Any, dict[str, Tensor]]:
+        real_a, real_b = state["real_a"], state["real_b"]
+        fake_a, fake_b = state["fake_a"].image, state["fake_b"].image
+        if not self.parallel_directions:
+            return self._discriminator_loss(real_a, real_b, fake_a, fake_b)
+        d_a, d_b = self.run_pair(
+            lambda: self._discriminator_term("a", real_a, fake_a),
+            lambda: self._discriminator_term("b", real_b, fake_b),
         )
+        w = self.loss_settings
+        parts = [w.d_loss_scale * w.adv_weight * d for d in (d_a, d_b)]
+        return parts, {"d_a": d_a, "d_b": d_b, "d_total": parts[0] + parts[1]}
 
-    def _generator_step(self, state: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-        return self._generator_loss(
-            state["real_a"], state["real_b"], state["fake_a"], state["fake_b"]
+    def _generator_step(self, state: Mapping[str, Any]) -> tuple[Any, dict[str, Tensor]]:
+        real_a, real_b = state["real_a"], state["real_b"]
+        fake_a, fake_b = state["fake_a"], state["fake_b"]
+        if not self.parallel_directions:
+            return self._generator_loss(real_a, real_b, fake_a, fake_b)
+        (part_a, terms_a), (part_b, terms_b) = self.run_pair(
+            lambda: self._generator_chain("a", real_a, fake_b),
+            lambda: self._generator_chain("b", real_b, fake_a),
         )
+        terms = {key: terms_a[key] + terms_b[key] for key in terms_a}
+        terms["g_total"] = part_a + part_b
+        return [part_a, part_b], terms
 
     def _discriminator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, detach: bool = True
@@ -174,17 +199,20 @@ class CycleTranslation(TranslationMethod):
 
         ``detach=False`` is the official code's ordering (used by the benchmark's reference).
         """
-        mode = self.loss_settings.gan_mode
-        if detach:
-            fake_a, fake_b = fake_a.detach(), fake_b.detach()
-        fake_a = self.pool_a.query(fake_a)
-        fake_b = self.pool_b.query(fake_b)
-        net_a, net_b = self.discriminator_a, self.discriminator_b
-        d_a = discriminator_adv_loss(*self._judge_real_and_fake(net_a, real_a, fake_a), mode)
-        d_b = discriminator_adv_loss(*self._judge_real_and_fake(net_b, real_b, fake_b), mode)
+        d_a = self._discriminator_term("a", real_a, fake_a, detach)
+        d_b = self._discriminator_term("b", real_b, fake_b, detach)
         w = self.loss_settings
         total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
         return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
+
+    def _discriminator_term(
+        self, domain: str, real: Tensor, fake: Tensor, detach: bool = True
+    ) -> Tensor:
+        """One domain's discriminator loss on its real images and (pooled) fakes."""
+        pool = self.pool_a if domain == "a" else self.pool_b
+        fake = pool.query(fake.detach() if detach else fake)
+        heads = self._judge_real_and_fake(self.discriminator(domain), real, fake)
+        return discriminator_adv_loss(*heads, self.loss_settings.gan_mode)
 
     def _judge_real_and_fake(
         self, discriminator: nn.Module, real: Tensor, fake: Tensor
@@ -264,6 +292,43 @@ class CycleTranslation(TranslationMethod):
         total = torch.stack(weighted).sum()
         terms["g_total"] = total
         return total, terms
+
+    def _generator_chain(
+        self, source: str, real: Tensor, fake: GeneratorOutput
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator terms that start from the ``source`` domain's images, weighted and
+        summed, and unweighted: the translation ``fake`` judged by the other domain's
+        discriminator, taken back for the cycle, the back generator's identity pass on ``real``
+        and the two CAM terms those passes give. The two sources' chains share no graph, and
+        their sum is :meth:`_generator_loss`."""
+        w = self.loss_settings
+        target = "b" if source == "a" else "a"
+        back = self.generator(f"{target}2{source}")
+        terms: dict[str, Tensor] = {}
+        weighted: list[Tensor] = []
+        if w.adv_weight > 0:
+            adv = generator_adv_loss(self._judge(self.discriminator(target), fake.image), w.gan_mode)
+            terms["g_adv"] = adv
+            weighted.append(w.adv_weight * adv)
+        has_cam = fake.cam_logit is not None
+        wants_identity = w.identity_weight > 0 or (w.cam_weight > 0 and has_cam)
+        inputs = ([fake.image] if w.cycle_weight > 0 else []) + ([real] if wants_identity else [])
+        outputs = _run_together(back, inputs, self.batch_generator_calls)
+        if w.cycle_weight > 0:
+            cycle = l1(outputs.pop(0).image, real)
+            terms["g_cycle"] = cycle
+            weighted.append(w.cycle_weight * cycle)
+        if wants_identity:
+            same = outputs.pop(0)
+            if w.identity_weight > 0:
+                identity = l1(same.image, real)
+                terms["g_identity"] = identity
+                weighted.append(w.identity_weight * identity)
+            if w.cam_weight > 0 and has_cam and same.cam_logit is not None:
+                cam = generator_cam_loss(fake.cam_logit, same.cam_logit)
+                terms["g_cam"] = cam
+                weighted.append(w.cam_weight * cam)
+        return torch.stack(weighted).sum(), terms
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
