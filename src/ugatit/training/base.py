@@ -30,8 +30,8 @@ from ugatit.errors import ConfigError, UserError
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.distributed import average_gradients, take_over_gradient_sync
-from ugatit.training.side_by_side import run_pair
 from ugatit.training.settings import OptimizerSettings, ScheduleSettings, parse_settings
+from ugatit.training.side_by_side import run_pair
 from ugatit.visualize import Visual
 
 log = logging.getLogger(__name__)

@@ -307,7 +307,9 @@ class CycleTranslation(TranslationMethod):
         terms: dict[str, Tensor] = {}
         weighted: list[Tensor] = []
         if w.adv_weight > 0:
-            adv = generator_adv_loss(self._judge(self.discriminator(target), fake.image), w.gan_mode)
+            adv = generator_adv_loss(
+                self._judge(self.discriminator(target), fake.image), w.gan_mode
+            )
             terms["g_adv"] = adv
             weighted.append(w.adv_weight * adv)
         has_cam = fake.cam_logit is not None

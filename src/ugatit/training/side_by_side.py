@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -81,9 +81,3 @@ def run_pair(first: Callable[[], T], second: Callable[[], U], side_by_side: bool
     finally:
         torch.set_num_threads(threads)
     return first_result, pending.result()
-
-
-def can_run_side_by_side(tensors: Any) -> bool:
-    """True when every tensor lives on the CPU: elsewhere the device already runs the work in
-    parallel, and the helper thread would only add overhead."""
-    return all(t.device.type == "cpu" for t in tensors)
