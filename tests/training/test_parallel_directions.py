@@ -178,3 +178,27 @@ def test_a_failing_half_is_raised_after_both_have_finished():
     with pytest.raises(KeyError, match="first half failed"):
         side_by_side.run_pair(failing_first, slow_second, side_by_side=True)
     assert finished == ["first", "second"]
+
+
+def _pair_in_child(connection) -> None:
+    result = side_by_side.run_pair(lambda: 1, lambda: 2, side_by_side=True)
+    connection.send(result)
+
+
+def test_a_forked_process_runs_pairs_with_its_own_helper_thread():
+    """A process forked after the helper thread started (a dataloader worker, a forked DDP rank)
+    does not wait on the parent's thread, which it does not have."""
+    import multiprocessing
+
+    assert side_by_side.run_pair(lambda: 1, lambda: 2, side_by_side=True) == (1, 2)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_pair_in_child, args=(sender,))
+    child.start()
+    try:
+        assert receiver.poll(timeout=30), "the forked process hung on the parent's helper"
+        assert receiver.recv() == (1, 2)
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()

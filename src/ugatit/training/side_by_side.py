@@ -14,6 +14,7 @@ after the other with one thread: the split changes when work runs, not what it c
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,16 @@ def _helper_thread() -> ThreadPoolExecutor:
         if _helper is None:
             _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side-by-side")
         return _helper
+
+
+def _forget_helper_in_child() -> None:
+    """A forked process (a dataloader worker, a forked DDP rank) inherits the executor but not
+    its thread: it starts its own on first use instead of waiting on one that is not there."""
+    global _helper, _helper_lock
+    _helper, _helper_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_helper_in_child)
 
 
 def threads_per_half(total: int | None = None) -> int:
