@@ -143,14 +143,21 @@ def test_the_pair_runs_at_once_and_restores_the_thread_count():
         assert started.wait(timeout=20), "the second half did not start"
         return "first"
 
-    def second() -> tuple[str, int, bool]:
+    def second() -> tuple[str, int, bool, bool, torch.dtype]:
         started.set()
-        return "second", torch.get_num_threads(), torch.is_grad_enabled()
+        return (
+            "second",
+            torch.get_num_threads(),
+            torch.is_grad_enabled(),
+            torch.is_autocast_enabled("cpu"),
+            torch.get_autocast_dtype("cpu"),
+        )
 
     torch.set_num_threads(2)
-    with torch.no_grad():
+    # grad mode and autocast are per thread: the helper runs under the caller's
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         result = side_by_side.run_pair(first, second, side_by_side=True)
-    assert result == ("first", ("second", 1, False))
+    assert result == ("first", ("second", 1, False, True, torch.bfloat16))
     assert torch.get_num_threads() == 2
 
 
