@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -104,3 +105,35 @@ def test_16_mixed_scaler_steps_and_updates_once_per_optimizer_per_iteration(monk
     assert sorted(scaler.stepped) == sorted([id(o) for o in optimizers] * 3)
     assert all(p.dtype == torch.float32 for p in module.parameters())
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+class _FirstGradients(pl.Callback):
+    """The largest gradient after each backward (still scaled: Lightning unscales at the step)."""
+
+    def __init__(self) -> None:
+        self.maxima: list[float] = []
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        grads = [p.grad.abs().max() for p in pl_module.parameters() if p.grad is not None]
+        self.maxima.append(float(torch.stack(grads).max()))
+
+
+def test_16_mixed_scales_each_part_of_a_parted_step():
+    """With ``model.parallel_directions`` each half is back-propagated on its own; the scaler
+    must scale both, as it scales the joint loss: the first gradients grow with the scale."""
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    maxima = {}
+    # small scales: the CAM weight of 1000 overflows float16 gradients at 2**10
+    for scale in (1.0, 2.0**4):
+        torch.manual_seed(0)
+        module = tiny_module(
+            **TINY_UGATIT, parallel_directions=True, schedule={"max_iterations": 1}
+        )
+        probe = _FirstGradients()
+        scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+        fit(module, plugins=[MixedPrecision("16-mixed", "cpu", scaler)], callbacks=[probe])
+        assert len(probe.maxima) == 2  # the discriminator and the generator step
+        maxima[scale] = probe.maxima
+    for before, after in zip(maxima[1.0], maxima[2.0**4], strict=True):
+        assert after / before == pytest.approx(2.0**4, rel=1e-2)
