@@ -103,3 +103,19 @@ def test_the_judge_knows_the_pair_and_refuses_unknown_ones(shape_classifier, sha
     assert judge.score("b2a", cross, star)["success"] == 1.0
     with pytest.raises(Exception, match="data.pair='hearts'"):
         ShapeJudge("hearts", shapes_dir)
+
+
+def test_the_classifier_is_the_same_whatever_the_process_thread_count(monkeypatch):
+    """Trained with one thread in any process: a run with two threads (make train) and one with
+    one thread (a helper process, a test) get the same classifier, so the same verdicts."""
+    small = {"TRAIN_PER_KIND": 60, "TRAIN_PER_DISTRACTOR": 30}
+    for name, value in small.items():
+        monkeypatch.setattr(classifier_module, name, value)
+    weights = {}
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        weights[threads] = classifier_module.train_classifier(epochs=2).state_dict()
+        assert torch.get_num_threads() == threads
+    torch.set_num_threads(1)
+    for key, value in weights[1].items():
+        assert torch.equal(value, weights[2][key]), key
