@@ -10,6 +10,8 @@ from helpers import FAST, compose_train, fit
 from ugatit.inference.translation import TranslationError, load_checkpoint
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
+from ugatit.registry import register_method, register_network
+from ugatit.rules import POSITIVE_INT
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -22,6 +24,7 @@ from ugatit.training.pipeline import train
 from ugatit.visualize import Visual
 
 
+@register_network(channels=POSITIVE_INT)
 class TinyAttentionGenerator(Generator):
     """A deliberately small generator with its own CAM-like head: image, logits and heatmap."""
 
@@ -59,6 +62,7 @@ def test_a_generator_added_by_config_only_trains_with_every_loss_term(tmp_path, 
     assert samples  # and the sample grid renders its heatmap
 
 
+@register_method
 class ToyOneSided(TranslationMethod):
     """A one-sided method written against the base alone: G (A->B) learns to fool D (B) and to
     stay close to its input in L1, with a step order of its own (G first, then D). Nothing in

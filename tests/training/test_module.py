@@ -7,6 +7,7 @@ from torch import nn
 from helpers import FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.nets.cyclegan import ResnetGenerator
+from ugatit.registry import register_network, rules_of
 
 
 def parameters(module: nn.Module) -> list[torch.Tensor]:
@@ -98,6 +99,7 @@ def test_schedule_in_epochs_counts_batches():
     assert module.iteration == 6
 
 
+@register_network(**rules_of(ResnetGenerator))
 class CountingGenerator(ResnetGenerator):
     calls = 0
 

@@ -6,10 +6,12 @@ import torch
 from helpers import fit, tiny_module
 from ugatit.nets.cyclegan import ResnetGenerator
 from ugatit.nets.outputs import GeneratorOutput
+from ugatit.registry import register_network, rules_of
 from ugatit.training.base import NonFiniteLossError
 from ugatit.training.cycle import CycleTranslation
 
 
+@register_network(**rules_of(ResnetGenerator))
 class FlakyGenerator(ResnetGenerator):
     """Returns NaN images while the iteration counter is in ``bad``."""
 

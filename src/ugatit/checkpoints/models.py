@@ -1,9 +1,4 @@
-"""What a checkpoint's settings build: network classes only, described in words, and whether its
-weights fit the model a run builds.
-
-A checkpoint's ``hyper_parameters`` name the networks to build by Hydra ``_target_``. Loading with
-``weights_only=True`` keeps the pickle from running code, but Hydra would call any ``_target_``
-(``builtins.open``, ``os.system``), so every target must be a ``torch.nn.Module`` class first.
+"""What a checkpoint's networks are, in words, and whether its weights fit the model a run builds.
 
 A checkpoint of another architecture (light vs full U-GAT-IT, another image size, CycleGAN vs
 U-GAT-IT, other widths) would otherwise fail deep inside Lightning with ``size mismatch for
@@ -16,12 +11,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import hydra
 from torch import nn
 
+from ugatit import registry
 from ugatit.checkpoints.files import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -34,43 +29,6 @@ _MODEL_CONFIGS = {  # the model configs (conf/model/) of each known generator cl
 _SHOWN = 3  # mismatched tensors named when the settings alone do not explain them
 
 
-# ============================================================================ targets
-def _targets(config: Any, where: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(config, Mapping):
-        for key, value in config.items():
-            if key == "_target_":
-                yield f"{where}._target_", value
-            else:
-                yield from _targets(value, f"{where}.{key}")
-    elif isinstance(config, (list, tuple)):
-        for index, value in enumerate(config):
-            yield from _targets(value, f"{where}[{index}]")
-
-
-def _is_network_class(target: Any) -> bool:
-    try:
-        found = hydra.utils.get_object(str(target))
-    except Exception:  # not importable, not found
-        return False
-    return isinstance(found, type) and issubclass(found, nn.Module)
-
-
-def non_network_targets(config: Any, where: str) -> list[tuple[str, Any]]:
-    """(key, target) of every ``_target_`` in ``config`` that is not a torch.nn.Module class."""
-    return [
-        (key, target) for key, target in _targets(config, where) if not _is_network_class(target)
-    ]
-
-
-def refusal(found: list[tuple[str, Any]]) -> str:
-    """The sentence that says why such targets are not built."""
-    named = "; ".join(f"{key} is {target!r}" for key, target in found)
-    return (
-        f"{named}: only network classes (torch.nn.Module subclasses) are built from settings, "
-        "anything else could run arbitrary code, so nothing was called"
-    )
-
-
 # ============================================================================ words
 def _short(target: Any) -> str:
     return str(target).rsplit(".", 1)[-1]
@@ -79,10 +37,11 @@ def _short(target: Any) -> str:
 def effective(config: Mapping[str, Any]) -> dict[str, Any]:
     """A network config with the class's defaults filled in (checkpoints store what was given)."""
     values = {k: v for k, v in config.items() if k != "_target_"}
-    try:
-        signature = inspect.signature(hydra.utils.get_class(str(config.get("_target_"))))
-    except Exception:
-        return {"_target_": config.get("_target_"), **values}
+    target = config.get("_target_")
+    entry = registry.NETWORKS.get(target) if isinstance(target, str) else None
+    if entry is None:  # described by its stored keywords alone; nothing is imported
+        return {"_target_": target, **values}
+    signature = inspect.signature(entry.cls)
     defaults = {
         name: p.default
         for name, p in signature.parameters.items()

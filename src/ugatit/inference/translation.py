@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
 from ugatit.checkpoints.methods import build_method
-from ugatit.checkpoints.models import check_weights_fit, non_network_targets, refusal
+from ugatit.checkpoints.models import check_weights_fit
 from ugatit.config_checks import FLAG, POSITIVE_INT, check_translate_config
 from ugatit.data.dataset import to_tensor
 from ugatit.data.images import (
@@ -131,9 +131,6 @@ def load_checkpoint(
         label,
         ("hyper_parameters", "state_dict"),
     )
-    unsafe = non_network_targets(checkpoint["hyper_parameters"], "hyper_parameters")
-    if unsafe:
-        raise CheckpointError(f"{label} is refused: {refusal(unsafe)}.")
     try:
         module = build_method(checkpoint, label)
     except UserError:

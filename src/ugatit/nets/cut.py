@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ugatit.nets.base import Generator
+from ugatit.nets.keywords import BLOCKS, CHANNELS, FLAG, WIDTH
 from ugatit.nets.outputs import GeneratorOutput
+from ugatit.registry import register_network
 
 N_DOWNSAMPLING = 2
 
@@ -85,6 +87,14 @@ def init_xavier_(module: nn.Module, gain: float = 0.02) -> nn.Module:
     return module
 
 
+@register_network(
+    in_channels=CHANNELS,
+    out_channels=CHANNELS,
+    ngf=WIDTH,
+    n_blocks=BLOCKS,
+    antialias=FLAG,
+    antialias_up=FLAG,
+)
 class CutGenerator(Generator):
     """c7s1-ngf, two anti-aliased downsamplings, ``n_blocks`` residual blocks, two anti-aliased
     upsamplings, c7s1-3, tanh. ``antialias=False`` gives CycleGAN's strided convolutions."""

@@ -11,7 +11,10 @@ from torch import Tensor, nn
 from ugatit.nets.base import Generator
 from ugatit.nets.cut import BlurDownsample, init_xavier_
 from ugatit.nets.init import init_normal_
+from ugatit.nets.keywords import BLOCKS, CHANNELS, FLAG, WIDTH
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
+from ugatit.registry import register_network
+from ugatit.rules import Number, OneOf
 
 INITS = {"normal": init_normal_, "xavier": init_xavier_}
 
@@ -35,6 +38,7 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+@register_network(in_channels=CHANNELS, out_channels=CHANNELS, ngf=WIDTH, n_blocks=BLOCKS)
 class ResnetGenerator(Generator):
     """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two transposed convs, c7s1-3."""
 
@@ -71,6 +75,13 @@ class ResnetGenerator(Generator):
         return GeneratorOutput(self.model(x))
 
 
+@register_network(
+    in_channels=CHANNELS,
+    ndf=WIDTH,
+    n_layers=Number(integer=True, low=1, high=12),
+    antialias=FLAG,
+    init=OneOf(tuple(INITS)),
+)
 class PatchGANDiscriminator(nn.Module):
     """The 70x70 PatchGAN; as a per-domain discriminator set it returns a single head.
 

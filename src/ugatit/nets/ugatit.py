@@ -42,10 +42,19 @@ from torch.utils.checkpoint import checkpoint
 
 from ugatit.nets.base import Generator
 from ugatit.nets.init import init_normal_
-from ugatit.nets.norms import clip_rho_, is_adaptive, make_decoder_norm, make_upsample_norm
+from ugatit.nets.keywords import BLOCKS, CHANNELS, FLAG, IMAGE_SIDE, LAYERS, UNIT, WIDTH
+from ugatit.nets.norms import (
+    NORM_KINDS,
+    clip_rho_,
+    is_adaptive,
+    make_decoder_norm,
+    make_upsample_norm,
+)
 from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 from ugatit.nets.spectral_groups import apply_scaled, call_grouped, group_scales
+from ugatit.registry import register_network
+from ugatit.rules import OneOf
 
 CAM_WEIGHTS: tuple[str, ...] = ("normalized", "raw")
 N_DOWNSAMPLING = 2
@@ -137,6 +146,20 @@ class ResnetAdaILNBlock(nn.Module):
         return out + x
 
 
+@register_network(
+    in_channels=CHANNELS,
+    out_channels=CHANNELS,
+    ngf=WIDTH,
+    n_res=BLOCKS,
+    img_size=IMAGE_SIDE,
+    light=FLAG,
+    norm=OneOf(NORM_KINDS),
+    use_cam=FLAG,
+    rho_init=UNIT,
+    rho_offset=UNIT,
+    unbiased_variance=FLAG,
+    checkpoint_blocks=FLAG,
+)
 class UgatitGenerator(Generator):
     """U-GAT-IT generator: encoder, CAM attention, gamma/beta MLP, AdaLIN decoder.
 
@@ -388,6 +411,14 @@ class UgatitDiscriminator(nn.Module):
         return DiscriminatorHead(call_grouped(self.conv, self.pad(x), sizes), cam_logit, heatmap)
 
 
+@register_network(
+    in_channels=CHANNELS,
+    ndf=WIDTH,
+    global_layers=LAYERS,
+    local_layers=LAYERS,
+    use_cam=FLAG,
+    cam_weight=OneOf(CAM_WEIGHTS),
+)
 class UgatitDiscriminatorSet(nn.Module):
     """One domain's discriminators: ``discriminators[0]`` global, ``discriminators[1]`` local."""
 

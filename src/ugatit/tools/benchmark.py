@@ -33,7 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ugatit.checkpoints.methods import import_method
+from ugatit import registry
 from ugatit.config_checks import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError, UserError
 from ugatit.training.base import TranslationMethod
@@ -373,15 +373,8 @@ def _run_in_fresh_process(spec_path: Path, variant: str, folder: Path) -> dict[s
 
 # ---------------------------------------------------------------------------------- orchestration
 def method_class(spec: Mapping[str, Any]) -> type[TranslationMethod]:
-    """The model config's training method (its ``_target_``), checked to be one."""
-    target = str(spec["model"].get("_target_", ""))
-    found = import_method(target)
-    if found is None:
-        raise ConfigError(
-            f"model._target_={target!r} is not a training method (a subclass of "
-            "ugatit.training.base.TranslationMethod); pick a model config such as model=ugatit."
-        )
-    return found
+    """The model config's training method (its ``_target_``), one of the registered methods."""
+    return registry.method_class(spec["model"].get("_target_"), "model._target_")
 
 
 def variants_for(spec: Mapping[str, Any]) -> tuple[str, ...]:

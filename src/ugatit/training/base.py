@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ugatit.checkpoints.models import align_average_weights, non_network_targets, refusal
+from ugatit import registry
+from ugatit.checkpoints.methods import METHOD_KEY
+from ugatit.checkpoints.models import align_average_weights
 from ugatit.config_checks import MODEL_RULES
 from ugatit.errors import ConfigError, UserError
 from ugatit.nets.base import Generator
@@ -41,7 +42,6 @@ ALL_DIRECTIONS = ("a2b", "b2a")
 # the state-dict prefixes of every checkpoint this project has written
 GENERATOR_NAMES = {"a2b": "generator_ab", "b2a": "generator_ba"}
 SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}  # batch keys: what is read, what is made
-METHOD_KEY = "method"  # checkpoint entry: the import path of the module class that wrote it
 
 
 class _PendingCheck:
@@ -81,12 +81,9 @@ def plain(config: Any) -> Any:
 
 
 def build_network(config: Mapping[str, Any], where: str) -> nn.Module:
-    """Build a network from its Hydra config, refusing any ``_target_`` that is not a network
-    class: settings may come from a checkpoint anyone wrote."""
-    unsafe = non_network_targets(config, where)
-    if unsafe:
-        raise ConfigError(f"{refusal(unsafe)}.")
-    return hydra.utils.instantiate(config)
+    """Build a registered network from its config (``_target_`` + keywords, each checked):
+    settings may come from a checkpoint anyone wrote (``ugatit.registry``)."""
+    return registry.build_network(config, where)
 
 
 def build_generator(config: Mapping[str, Any], where: str = "model.generator") -> Generator:
@@ -549,7 +546,7 @@ class TranslationMethod(pl.LightningModule):
 
     # ================================================================ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[METHOD_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint[METHOD_KEY] = registry.qualified_name(type(self))
         checkpoint["iteration"] = self.iteration
         checkpoint["skipped_steps"] = self.skipped_steps
         checkpoint.update(self.checkpoint_extras())

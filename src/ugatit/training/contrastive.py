@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ugatit.nets.cut import PatchSampler
+from ugatit.registry import register_method
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -34,6 +35,7 @@ from ugatit.training.settings import ContrastiveLossSettings, NceSettings, parse
 from ugatit.visualize import Visual
 
 
+@register_method
 class ContrastiveTranslation(TranslationMethod):
     """CUT (``loss.nce_identity=true``) and FastCUT (``flip_equivariance=true``, NCE weight 10)."""
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ugatit.errors import ConfigError
 from ugatit.nets.outputs import GeneratorOutput
+from ugatit.registry import register_method
 from ugatit.training.augment import diff_augment, parse_policy
 from ugatit.training.base import (
     OptimizerSpec,
@@ -59,6 +60,7 @@ def split_outputs(output: NamedTuple, sizes: list[int]) -> list[Any]:
     return [type(output)(*(p[i] for p in parts)) for i in range(len(sizes))]
 
 
+@register_method
 class CycleTranslation(TranslationMethod):
     """Unpaired translation both ways with cycle consistency (U-GAT-IT, CycleGAN).
 

@@ -23,6 +23,7 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import nn
 
 from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
+from ugatit.checkpoints.methods import check_stored_settings
 from ugatit.checkpoints.models import check_weights_fit
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,9 @@ def _regular_checkpoint(folder: Path, can_fall_back: bool) -> tuple[int, Path] |
 
 
 def check_fits_model(path: str | Path, model: nn.Module) -> None:
-    """One message in words when the checkpoint's networks are not the ones ``model`` has."""
+    """One message in words when the checkpoint's settings name anything but this project's
+    networks and method, or its networks are not the ones ``model`` has."""
     label = f"ckpt_path '{path}'"
-    check_weights_fit(read_resumable(path, label), model, label)
+    checkpoint = read_resumable(path, label)
+    check_stored_settings(checkpoint, label)
+    check_weights_fit(checkpoint, model, label)
