@@ -24,6 +24,7 @@ from PIL import Image
 from torchvision.transforms.functional import to_pil_image
 
 from ugatit import analysis as nu
+from ugatit.atomic import save_image
 from ugatit.entry import run_guarded
 from ugatit.errors import UserError
 from ugatit.inference.translation import load_checkpoint
@@ -70,10 +71,9 @@ def train_quick_start(root: Path, iterations: int | None) -> Path:
 
 def save_small_png(image: Image.Image, path: Path, max_bytes: int = MAX_BYTES) -> Path:
     """Save as PNG; over ``max_bytes``, as a 256-colour PNG (enough for these pictures)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.convert("RGB").save(path, optimize=True)
+    save_image(image.convert("RGB"), path, optimize=True)
     if path.stat().st_size > max_bytes:
-        image.convert("RGB").quantize(colors=256).save(path, optimize=True)
+        save_image(image.convert("RGB").quantize(colors=256), path, optimize=True)
     if path.stat().st_size > max_bytes:
         raise UserError(
             f"{path} is {path.stat().st_size} bytes even with 256 colours, over the {max_bytes} "

@@ -4,6 +4,8 @@
     python src/convert.py cyclegan [--a2b FILE] [--b2a FILE] OUTPUT
     python src/convert.py cut latest_net_G.pth OUTPUT
 
+An existing OUTPUT is replaced only with --overwrite.
+
 INPUT is a U-GAT-IT PyTorch-port ``save()`` file; --a2b/--b2a are official CycleGAN generators
 (latest_net_G_A.pth is A->B, latest_net_G_B.pth is B->A); a CUT INPUT is latest_net_G.pth (A->B).
 The logic lives in ugatit.tools.convert.
@@ -33,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cut = formats.add_parser("cut", help="official CUT / FastCUT generator state dict")
     cut.add_argument("input", help="the generator (latest_net_G.pth)")
     cut.add_argument("output", help="converted Lightning checkpoint to write (*.ckpt)")
+    for command in (ugatit, cyclegan, cut):
+        command.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return parser.parse_args(argv)
 
 
@@ -41,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.format == "ugatit":
-            result = convert_ugatit(args.input, args.output)
+            result = convert_ugatit(args.input, args.output, args.overwrite)
         elif args.format == "cut":
-            result = convert_cut(args.input, args.output)
+            result = convert_cut(args.input, args.output, args.overwrite)
         else:
-            result = convert_cyclegan(args.output, a2b=args.a2b, b2a=args.b2a)
+            result = convert_cyclegan(args.output, args.a2b, args.b2a, args.overwrite)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

@@ -134,6 +134,7 @@ TRANSLATE_RULES: dict[str, Rule] = {
     "panels": FLAG,
     "skip_unreadable": FLAG,
     "overwrite": FLAG,
+    "skip_existing": FLAG,
 }
 
 _ABSENT = object()

@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from ugatit.atomic import atomic_path
+
 
 def to_unit_range(images: Tensor) -> Tensor:
     """[-1, 1] -> [0, 1] for saving and display."""
@@ -93,6 +95,7 @@ def sample_grid(rows: dict[str, list[Visual]], padding: int = 2) -> Tensor:
 
 
 def save_grid(grid: Tensor, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, path)
+    """Whole or not at all (a run stopped mid-save leaves no half-written grid)."""
+    with atomic_path(path) as partial:
+        save_image(grid, partial, format="png")
     return path

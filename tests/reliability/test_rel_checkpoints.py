@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -300,6 +301,33 @@ def test_a_broken_last_ckpt_falls_back_to_the_newest_complete_checkpoint(
         "last.ckpt.broken",
     ]
     assert (folder / "last.ckpt.broken").stat().st_size == 0  # kept, not deleted
+
+
+def test_last_ckpt_is_never_versioned_and_resume_takes_the_highest_iteration(
+    tmp_path, shapes_dir
+):
+    """Issue case 9: resumed runs with other checkpoint periods used to write last-v1.ckpt, and
+    the next auto-resume went back to the older last.ckpt."""
+    run = tmp_path / "run"
+    folder = run / "checkpoints"
+    for iterations, period in ((1, 1), (2, 2), (3, 5)):  # the period changes every time
+        overrides = [
+            *TINY,
+            f"callbacks.last_checkpoint.every_n_iterations={period}",
+            f"model.schedule.max_iterations={iterations}",
+        ]
+        if iterations > 1:  # resumed from where the previous run ended
+            assert iteration_of(Path(choose_checkpoint(None, folder))) == iterations - 1
+        assert train(compose_train(run, shapes_dir, overrides))["train/iteration"] == iterations
+        assert sorted(p.name for p in folder.glob("last*")) == ["last.ckpt"]
+        assert iteration_of(folder / "last.ckpt") == iterations
+
+    # a folder an older version left with last-v1.ckpt ahead of last.ckpt
+    ahead = folder / "last-v1.ckpt"
+    shutil.copy(folder / "last.ckpt", ahead)
+    behind = checkpoint_dict(tiny_module(), {})  # iteration 0
+    torch.save(behind, folder / "last.ckpt")
+    assert choose_checkpoint(None, folder) == str(ahead)
 
 
 def test_a_run_folder_without_a_loadable_checkpoint_stops_instead_of_starting_over(tmp_path):

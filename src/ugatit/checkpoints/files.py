@@ -23,7 +23,6 @@ import errno
 import logging
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,13 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from ugatit.atomic import FILE_MODE, PARTIAL_MARK, sync_folder, temporary_beside
 from ugatit.errors import UserError
 
 log = logging.getLogger(__name__)
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickle protocol 2 + torch magic
-PARTIAL_MARK = ".partial-"  # hidden temporary files: .<name>.partial-XXXX
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -47,15 +46,6 @@ class CheckpointError(UserError, ValueError):
 
 class CheckpointWriteError(UserError):
     """A checkpoint could not be written (full disk, no permission); the old file is intact."""
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # mkstemp creates 0600; give what open() would
 
 
 # ============================================================================ reading
@@ -195,8 +185,7 @@ def write_checkpoint_file(obj: Any, path: str | os.PathLike, role: str = "checkp
             f"{path / 'model.ckpt'}."
         )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=folder)
+        fd, tmp = temporary_beside(path)
     except OSError as error:
         raise _write_error(path, role, error) from None
     sink = None
@@ -206,7 +195,7 @@ def write_checkpoint_file(obj: Any, path: str | os.PathLike, role: str = "checkp
             torch.save(obj, sink)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -215,7 +204,7 @@ def write_checkpoint_file(obj: Any, path: str | os.PathLike, role: str = "checkp
         if cause is not None and not isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise _write_error(path, role, cause) from None
         raise
-    _sync_folder(folder)
+    sync_folder(folder)
     return path
 
 
@@ -237,16 +226,6 @@ def _write_error(path: Path, role: str, error: OSError) -> CheckpointWriteError:
         f"Cannot write {role} {path} ({reason}); the partial file was removed and {previous}. "
         "Check that the folder is writable."
     )
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (best effort: not every filesystem allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def remove_unfinished_writes(folder: str | os.PathLike) -> list[Path]:

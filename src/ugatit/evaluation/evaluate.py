@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ugatit import atomic, interrupts
 from ugatit.config_checks import FID_COUNT, POSITIVE_INT, check_eval_config
 from ugatit.data.dataset import ImageFolderDataset
 from ugatit.data.shapes import DEFAULT_PAIR
@@ -333,8 +334,8 @@ def write_reports(results: Mapping[str, Any], output_dir: str | Path) -> tuple[P
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = output_dir / "metrics.json", output_dir / "metrics.md"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    md_path.write_text(markdown_table(results))
+    atomic.write_text(json_path, json.dumps(results, indent=2) + "\n")
+    atomic.write_text(md_path, markdown_table(results))
     return json_path, md_path
 
 
@@ -343,7 +344,22 @@ def _given(value: Any) -> bool:
 
 
 def evaluate(cfg: Any) -> dict[str, Any]:
-    """What src/eval.py runs: checkpoint mode (ckpt_path) or folder mode (real_dir + fake_dir)."""
+    """What src/eval.py runs: checkpoint mode (ckpt_path) or folder mode (real_dir + fake_dir).
+
+    A stop (SIGTERM, Ctrl+C) ends in one message: every image written so far is complete, and
+    the reports are written only at the end."""
+    try:
+        with interrupts.signals_raise():
+            return _evaluate(cfg)
+    except interrupts.STOPS as stop:
+        raise interrupts.stopped(
+            stop,
+            f"eval wrote no metrics; the translations in {cfg.paths.output_dir} are each complete "
+            "but not all there. Run the same command again to evaluate.",
+        ) from None
+
+
+def _evaluate(cfg: Any) -> dict[str, Any]:
     check_eval_config(cfg)
     ckpt_path, real_dir, fake_dir = (cfg.get(k) for k in ("ckpt_path", "real_dir", "fake_dir"))
     common = {

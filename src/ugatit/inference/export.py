@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ugatit import atomic
 from ugatit.console import quiet_exporter
 from ugatit.errors import UserError
 from ugatit.inference.translation import LoadedModel, check_direction, load_checkpoint
@@ -102,6 +102,7 @@ def _check_output(output: Path, export_format: str, overwrite: bool) -> Path:
             f"output '{output}' already exists; choose another path, or set overwrite=true to "
             "replace it."
         )
+    atomic.check_writable(output.parent, f"the exported {export_format} file", ExportError)
     return output
 
 
@@ -223,9 +224,7 @@ def export_generator(
     example = _probe(2, trace_size, seed=0)
     probe = _probe(3, probe_size, seed=1)
     write, run = WRITERS[export_format]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
-    try:
+    with atomic.atomic_path(output) as partial:  # kept only when it matches PyTorch
         with torch.no_grad():
             write(wrapper, example, partial, _metadata(loaded, direction, heatmap))
             expected = _as_tuple(wrapper(probe))
@@ -238,9 +237,6 @@ def export_generator(
                 f"The exported {export_format} file differs from PyTorch by {difference:.2e} "
                 f"(more than {TOLERANCE:g}) on a {tuple(probe.shape)} probe; nothing was written."
             )
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
     report = ExportReport(
         output,
         export_format,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ugatit import atomic, interrupts
 from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
 from ugatit.checkpoints.methods import build_method
 from ugatit.checkpoints.models import check_weights_fit
@@ -288,8 +289,8 @@ def output_names(relatives: Sequence[Path]) -> list[Path]:
 
 
 def save_png(picture: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path, format="PNG")
+    """Whole or not at all: an interrupted write leaves no partial file under ``path``."""
+    atomic.save_image(picture, path, format="PNG")
 
 
 # ---------------------------------------------------------------------------------- files
@@ -352,6 +353,7 @@ def _destinations(
         raise TranslationError(
             f"output '{output_dir}' is a file; pass a folder (it is created when missing)."
         )
+    atomic.check_writable(output_dir, "translations", TranslationError)
     destinations = [output_dir / n for n in output_names([f.relative_to(root) for f in files])]
     sources = {f.resolve() for f in files}
     clashes = [d for d in destinations if d.resolve() in sources]
@@ -363,9 +365,10 @@ def _destinations(
     existing = [d for d in destinations if d.exists()]
     if existing and not overwrite:
         raise TranslationError(
-            f"output '{output_dir}' already holds {len(existing)} of the file(s) this run would "
-            f"write, such as '{existing[0]}'; choose another output folder, or set overwrite=true "
-            "to replace them."
+            f"output '{output_dir}' already holds {len(existing)} of the {len(destinations)} "
+            f"file(s) this run would write, such as '{existing[0]}'; set skip_existing=true to "
+            "translate only the others (e.g. after an interrupted run), overwrite=true to replace "
+            "them, or choose another output folder."
         )
     return destinations
 
@@ -384,31 +387,51 @@ def translate_files(
     panels: bool = False,
     skip_unreadable: bool = False,
     overwrite: bool = False,
+    skip_existing: bool = False,
 ) -> list[Path]:
     """Translate one image or every image under a folder; returns the written PNG paths.
 
     With ``panels`` each written file is input | heatmap | output side by side instead of the
     translation alone (no heatmap column for CycleGAN). Existing files in ``output_dir`` are
-    replaced only with ``overwrite``; otherwise the run stops before writing anything.
+    replaced with ``overwrite``, left as they are (their inputs not translated) with
+    ``skip_existing``; otherwise the run stops before writing anything. Every file is written
+    whole or not at all; a stop (SIGTERM, Ctrl+C) ends in :class:`RunStopped` saying how many
+    were written.
     """
     loaded.require_direction(direction)
     POSITIVE_INT.check("batch_size", batch_size, TranslationError)
     FLAG.check("overwrite", overwrite, TranslationError)
+    FLAG.check("skip_existing", skip_existing, TranslationError)
     root, files = collect_inputs(input_path)
     if root == Path(str(input_path)).expanduser():  # a folder, not a single file
         _warn_left_out(root)
     files = _usable(files, skip_unreadable)
-    destinations = _destinations(root, files, Path(str(output_dir)).expanduser(), overwrite)
+    output_dir = Path(str(output_dir)).expanduser()
+    destinations = _destinations(root, files, output_dir, overwrite or skip_existing)
+    pairs = list(zip(files, destinations, strict=True))
+    if skip_existing and not overwrite:
+        done = [target for _, target in pairs if target.exists()]
+        if done:
+            log.info("Leaving %d existing translation(s) in %s as they are", len(done), output_dir)
+        pairs = [(source, target) for source, target in pairs if not target.exists()]
     written: list[Path] = []
-    for chunk in _chunks(list(zip(files, destinations, strict=True)), batch_size):
-        sources = [to_tensor(load_rgb(source)) for source, _ in chunk]
-        for (source, target), image, result in zip(
-            chunk, sources, translate_images(loaded, sources, direction), strict=True
-        ):
-            picture = unit_to_pil(panel(image, result)) if panels else to_pil(result.image)
-            save_png(picture, target)
-            written.append(target)
-            log.debug("%s -> %s", source, target)
+    try:
+        with interrupts.signals_raise():
+            for chunk in _chunks(pairs, batch_size):
+                sources = [to_tensor(load_rgb(source)) for source, _ in chunk]
+                results = translate_images(loaded, sources, direction)
+                for (source, target), image, result in zip(chunk, sources, results, strict=True):
+                    picture = unit_to_pil(panel(image, result)) if panels else to_pil(result.image)
+                    save_png(picture, target)
+                    written.append(target)
+                    log.debug("%s -> %s", source, target)
+    except interrupts.STOPS as stop:
+        raise interrupts.stopped(
+            stop,
+            f"translate wrote {len(written)} of {len(pairs)} image(s) into {output_dir}, each "
+            "complete (none is half-written). Rerun the same command with skip_existing=true to "
+            "translate the rest.",
+        ) from None
     log.info("Translated %d image(s) %s into %s", len(written), direction, output_dir)
     return written
 
@@ -428,4 +451,5 @@ def translate(cfg: Any) -> list[Path]:
         panels=bool(cfg.get("panels", False)),
         skip_unreadable=bool(cfg.get("skip_unreadable", False)),
         overwrite=bool(cfg.get("overwrite", False)),
+        skip_existing=bool(cfg.get("skip_existing", False)),
     )

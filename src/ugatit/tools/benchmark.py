@@ -33,7 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ugatit import registry
+from ugatit import atomic, registry
 from ugatit.config_checks import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError, UserError
 from ugatit.training.base import TranslationMethod
@@ -437,8 +437,7 @@ def _save_next_to_the_run(cfg: DictConfig, line: str) -> None:
     if not output_dir:
         return
     try:
-        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
-        (Path(str(output_dir)) / "benchmark.json").write_text(line + "\n")
+        atomic.write_text(Path(str(output_dir)) / "benchmark.json", line + "\n")
     except OSError as error:
         print(f"benchmark: could not write benchmark.json: {error}", file=sys.stderr)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ugatit import atomic
 from ugatit.errors import UserError
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -308,6 +309,6 @@ def run_gpu_check(root: Path, out: Path, timeout: float = 240.0) -> dict[str, An
         "seconds": time.perf_counter() - start,
         "rows": [dataclasses.asdict(r) for r in rows],
     }
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
-    (out / "gpu_check.md").write_text(render_markdown(report))
+    atomic.write_text(out / "gpu_check.json", json.dumps(report, indent=1))
+    atomic.write_text(out / "gpu_check.md", render_markdown(report))
     return report

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ugatit import atomic
 from ugatit.data.dataset import to_tensor
 from ugatit.data.images import list_images, load_rgb
 from ugatit.errors import UserError
@@ -92,5 +93,5 @@ def compare(
             "mean_diff_255": float(diff.mean()),
             "share_of_pixels_over_2": float((diff > 2).float().mean()),
         }
-    (out / "step_equivalence.json").write_text(json.dumps(report, indent=2))
+    atomic.write_text(out / "step_equivalence.json", json.dumps(report, indent=2))
     return report

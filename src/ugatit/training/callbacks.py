@@ -34,11 +34,15 @@ class IterationCheckpoint(ModelCheckpoint):
     ``last.ckpt`` (with ``save_last``) is also written when training ends, wherever it stops.
     Files are written atomically (:class:`~ugatit.checkpoints.files.AtomicCheckpointIO`), and the
     hidden partial files a killed save left in ``dirpath`` are removed when a run starts there.
+    ``last.ckpt`` is the one name of the latest state: replaced, never versioned as
+    ``last-v1.ckpt`` (which Lightning does when a resumed run's callback settings changed, and
+    the next auto-resume would then have taken the older file).
     """
 
     def __init__(self, every_n_iterations: int = 1000, **kwargs: Any) -> None:
         if every_n_iterations < 1:
             raise ConfigError(f"every_n_iterations must be >= 1, got {every_n_iterations}.")
+        kwargs["enable_version_counter"] = False
         # Passing a step period here turns Lightning's per-epoch saving off.
         super().__init__(every_n_train_steps=every_n_iterations, **kwargs)
         self.every_n_iterations = every_n_iterations

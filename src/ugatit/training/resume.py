@@ -4,11 +4,12 @@
 memory-mapped, so only the pickle is read) or the run stops with one message.
 
 Otherwise the run folder's own ``checkpoints/``: a requeued job (SLURM, submitit) or a crashed
-run started again continues from ``last.ckpt``. When that file does not load, the log says so
-(file and reason), keeps it as ``last.ckpt.broken`` (so Lightning writes ``last.ckpt`` again, not
-``last-v1.ckpt``) and the newest complete ``iter_*.ckpt`` is used instead. When no checkpoint
-there loads, the run stops with a message naming the file and the fix: starting over silently
-would overwrite a long run's folder (its checkpoints, samples and metrics).
+run started again continues from the newest complete checkpoint there, by the iteration each
+file holds: ``last.ckpt``, the periodic ``iter_*.ckpt`` and a ``last-vN.ckpt`` an older version
+wrote beside it. A file that does not load is named in the log (file and reason) and kept as
+``NAME.broken``. When no checkpoint there loads, the run stops with a message naming the files
+and the fix: starting over silently would overwrite a long run's folder (its checkpoints,
+samples and metrics).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 
 RESUME_KEYS = ("state_dict", "hyper_parameters", "iteration")
 LAST = "last.ckpt"
-_PERIODIC = re.compile(r"iter_(\d+)\.ckpt")  # conf/train.yaml's model_checkpoint file names
+# what a run's checkpoint callbacks write: last.ckpt (last-vN.ckpt from versions that versioned
+# it) and the periodic files; not nonfinite_iter_*.ckpt, which a user resumes on purpose
+_OWN = re.compile(r"last(-v\d+)?\.ckpt|iter_\d+\.ckpt")
 _HPC = re.compile(r"hpc_ckpt_(\d+)\.ckpt")  # Lightning's SLURM requeue checkpoints
 
 
@@ -82,8 +85,9 @@ def choose_checkpoint(
 ) -> str | None:
     """``ckpt_path`` (checked), else the newest complete checkpoint of the run folder, else None.
 
-    The run folder's own checkpoints: ``folder``'s ``last.ckpt`` first, then ``iter_*.ckpt`` by
-    iteration; and a SLURM requeue checkpoint (``run_folder/hpc_ckpt_N.ckpt``, written by
+    The run folder's own checkpoints: the one of ``folder``'s ``last.ckpt``, ``last-vN.ckpt`` and
+    ``iter_*.ckpt`` at the highest iteration (``last.ckpt`` of equal ones); and a SLURM requeue
+    checkpoint (``run_folder/hpc_ckpt_N.ckpt``, written by
     Lightning when the job is preempted or hits its time limit) when it is further along.
     Unreadable ones passed over are kept as ``NAME.broken``; with no complete one left the run
     stops (nothing renamed), since starting over would overwrite the folder."""
@@ -101,18 +105,25 @@ def choose_checkpoint(
     return str(path)
 
 
+def _own_checkpoints(folder: Path) -> list[Path]:
+    """``last.ckpt`` first, then the other files a run's callbacks write, by name."""
+    found = [p for p in folder.glob("*.ckpt") if _OWN.fullmatch(p.name) and p.is_file()]
+    return sorted(found, key=lambda p: (p.name != LAST, p.name))
+
+
 def _regular_checkpoint(folder: Path, can_fall_back: bool) -> tuple[int, Path] | None:
-    """The newest complete ``last.ckpt`` / ``iter_*.ckpt`` in ``folder`` and its iteration, or
+    """The complete checkpoint of ``folder`` at the highest iteration and that iteration, or
     None; with none complete, an error unless ``can_fall_back`` (a requeue checkpoint)."""
-    last = folder / LAST
-    candidates = ([last] if last.exists() else []) + _numbered(folder, _PERIODIC)
+    complete: list[tuple[int, Path]] = []
     broken: list[tuple[Path, str]] = []
-    for path in candidates:
+    for path in _own_checkpoints(folder):
         try:
-            iteration = int(read_resumable(path, str(path))["iteration"])
+            complete.append((int(read_resumable(path, str(path))["iteration"]), path))
         except CheckpointError as error:
             broken.append((path, str(error)))
-            continue
+    if complete:
+        # the highest iteration; of equal ones the first listed (last.ckpt)
+        iteration, path = max(complete, key=lambda c: (c[0], -complete.index(c)))
         for bad, reason in broken:
             log.warning(
                 "This run folder's %s cannot be resumed (%s); kept as %s. Resuming %s, the newest "

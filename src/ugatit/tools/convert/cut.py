@@ -101,10 +101,10 @@ def cut_hparams(generator: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def convert_cut(input_path: PathLike, output_path: PathLike) -> Conversion:
+def convert_cut(input_path: PathLike, output_path: PathLike, overwrite: bool = False) -> Conversion:
     """Convert an official CUT / FastCUT generator into a one-direction (a2b) checkpoint."""
     path = Path(input_path)
-    output = check_paths(output_path, [path])
+    output = check_paths(output_path, [path], overwrite)
     obj = load_official(path, "CUT generator")
     if not isinstance(obj, Mapping) or "model.1.weight" not in obj:
         found = describe_keys(obj) if isinstance(obj, Mapping) else f"a {type(obj).__name__}"

@@ -85,7 +85,10 @@ def drop_running_stats(sd: StateDict) -> tuple[StateDict, int]:
 
 
 def convert_cyclegan(
-    output_path: PathLike, a2b: PathLike | None = None, b2a: PathLike | None = None
+    output_path: PathLike,
+    a2b: PathLike | None = None,
+    b2a: PathLike | None = None,
+    overwrite: bool = False,
 ) -> Conversion:
     """Convert official CycleGAN generators (A->B and/or B->A); a missing direction stays fresh."""
     if a2b is None and b2a is None:
@@ -93,7 +96,7 @@ def convert_cyclegan(
             "Give at least one generator: --a2b FILE (latest_net_G_A.pth, A->B) and/or "
             "--b2a FILE (latest_net_G_B.pth, B->A)."
         )
-    output = check_paths(output_path, [a2b, b2a])
+    output = check_paths(output_path, [a2b, b2a], overwrite)
     files = {"a2b": a2b, "b2a": b2a}
     names = {"a2b": "generator_ab", "b2a": "generator_ba"}
     weights: dict[str, tuple[StateDict, str]] = {}

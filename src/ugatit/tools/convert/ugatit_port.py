@@ -140,10 +140,12 @@ def ugatit_hparams(
     }
 
 
-def convert_ugatit(input_path: PathLike, output_path: PathLike) -> Conversion:
+def convert_ugatit(
+    input_path: PathLike, output_path: PathLike, overwrite: bool = False
+) -> Conversion:
     """Convert a U-GAT-IT PyTorch-port checkpoint; see the module docstring."""
     path = Path(input_path)
-    output = check_paths(output_path, [path])
+    output = check_paths(output_path, [path], overwrite)
     obj = load_official(path, "U-GAT-IT")
     if not isinstance(obj, Mapping) or not any(k in obj for k in UGATIT_KEYS[:2]):
         found = describe_keys(obj) if isinstance(obj, Mapping) else f"a {type(obj).__name__}"

@@ -104,7 +104,11 @@ def save_atomic(obj: Any, path: PathLike) -> Path:
         raise ConversionError(str(error)) from None
 
 
-def check_paths(output: PathLike, inputs: Iterable[PathLike | None]) -> Path:
+def check_paths(
+    output: PathLike, inputs: Iterable[PathLike | None], overwrite: bool = False
+) -> Path:
+    """The output path, refused when it is an input or (without ``overwrite``) an existing file:
+    a converted file written over a trained checkpoint would lose that run."""
     output = Path(output)
     for source in inputs:
         if source is not None and Path(source).resolve() == output.resolve():
@@ -112,4 +116,9 @@ def check_paths(output: PathLike, inputs: Iterable[PathLike | None]) -> Path:
                 f"Output {output} is the input file; give a different output path so the "
                 "original weights are kept."
             )
+    if output.exists() and not overwrite:
+        raise ConversionError(
+            f"Output {output} already exists; give another output path, or add --overwrite to "
+            "replace it."
+        )
     return output
