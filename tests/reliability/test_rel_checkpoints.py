@@ -303,9 +303,7 @@ def test_a_broken_last_ckpt_falls_back_to_the_newest_complete_checkpoint(
     assert (folder / "last.ckpt.broken").stat().st_size == 0  # kept, not deleted
 
 
-def test_last_ckpt_is_never_versioned_and_resume_takes_the_highest_iteration(
-    tmp_path, shapes_dir
-):
+def test_last_ckpt_is_never_versioned_and_resume_takes_the_highest_iteration(tmp_path, shapes_dir):
     """Issue case 9: resumed runs with other checkpoint periods used to write last-v1.ckpt, and
     the next auto-resume went back to the older last.ckpt."""
     run = tmp_path / "run"

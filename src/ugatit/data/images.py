@@ -1,8 +1,18 @@
 """Finding image files, decoding any of them to 8-bit RGB, and reporting the ones that fail.
 
 Data sets collected from the web mix greyscale, palette, CMYK, transparent and 16-bit files; the
-networks need three 8-bit channels, so every conversion happens here, once, with the right scaling.
-An animated GIF counts as its first frame.
+networks need three 8-bit channels, so every conversion happens here, once, with the right scaling,
+and every reader of the project (training data, translate, eval, the demo, the notebook) decodes
+through :func:`load_rgb`, so the same file gives the same pixels everywhere:
+
+- EXIF orientation is applied (phone photos store their rotation there);
+- transparency is composited onto white (what viewers show; colours under alpha 0 are arbitrary);
+- 16-bit and float images are scaled onto 0..255, never clipped; a float image holding NaN or
+  infinite values is refused with the file named (no scaling can say what such a pixel shows);
+- an animated GIF counts as its first frame.
+
+Folder walks follow symbolic links to folders (a domain assembled from links), each real folder
+visited once, so a link loop ends.
 """
 
 from __future__ import annotations
@@ -32,13 +42,21 @@ _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 def _visible_files(folder: Path, recursive: bool) -> Iterator[Path]:
-    """Files in ``folder`` (and below it), skipping hidden files and anything in hidden folders."""
+    """Files in ``folder`` (and below it, through links to folders too, each real folder once),
+    skipping hidden files and hidden folders."""
     folder = Path(folder)
-    for path in folder.glob("**/*" if recursive else "*"):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+    seen: set[str] = set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link loop, or two links to one folder
+            folders[:] = []
             continue
-        if path.is_file():
-            yield path
+        seen.add(real)
+        folders[:] = sorted(f for f in folders if not f.startswith(".")) if recursive else []
+        for name in files:
+            path = Path(top, name)
+            if not name.startswith(".") and path.is_file():
+                yield path
 
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
@@ -91,6 +109,8 @@ def _scale_to_uint8(image: Image.Image) -> Image.Image:
         scaled = values / 257.0  # 65535 -> 255
     elif image.mode == "I" and values.size and values.min() >= 0 and values.max() <= 65535:
         scaled = values / 257.0  # what 16-bit PNG and TIFF files decode to in older Pillow
+    elif image.mode == "F" and not np.isfinite(values).all():
+        raise ValueError("it holds NaN or infinite pixel values (a float image); fix or drop them")
     elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
         scaled = values * 255.0  # the usual convention for float images
     else:

@@ -1,15 +1,18 @@
 """A local web page to try trained checkpoints on your own images (Gradio, the ``demo`` extra).
 
 Upload an image, pick the checkpoint and the direction: the page shows the translation and, for
-U-GAT-IT, the attention heatmap beside it. The translation runs through the same code as
-``src/translate.py`` (same size policy, same rounding, PNG out), so a picture saved from the page
-has the same pixels as translate's file for the same input. Checkpoints are read with the safe
-loader and loaded on first use. A bad upload (not an image, too large, too small) is answered
-with a message on the page; the server keeps running.
+U-GAT-IT, the attention heatmap beside it. The upload is decoded by the project's one image reader
+and translated by the same code as ``src/translate.py`` (EXIF rotation, transparency, 16-bit and
+float files, size policy, rounding: all the same), so a picture saved from the page has the same
+pixels as translate's file for the same input. Checkpoints are read with the safe loader and
+loaded on first use. A bad upload (not an image, too many bytes or pixels, too small) is answered
+with a message on the page; the server keeps running. Uploads over ``max_upload_mb`` are refused
+before they are stored, and each stored upload is deleted once it has been read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -21,6 +24,8 @@ from typing import Any
 from PIL import Image
 
 from ugatit.data.dataset import to_tensor
+from ugatit.data.errors import DataError
+from ugatit.data.images import load_rgb
 from ugatit.errors import UserError
 from ugatit.inference.translation import (
     LoadedModel,
@@ -32,6 +37,7 @@ from ugatit.inference.translation import (
     unit_to_pil,
 )
 from ugatit.nets.sizes import MIN_SIZE
+from ugatit.rules import POSITIVE_INT
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,24 @@ PAGE_CSS = (
     "#source img, #translation img, #heatmap img "
     "{width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}"
 )
+
+
+UPLOAD_KINDS = "a PNG, JPEG, BMP, WebP or TIFF picture"
+CACHE_SECONDS = 600
+
+
+def forget_upload(upload: str | None) -> None:
+    """Delete Gradio's stored copy of an upload once it has been read (uploads piled up in the
+    system temp folder). Only a file inside Gradio's upload cache is ever deleted."""
+    if not upload:
+        return
+    from gradio.utils import get_upload_folder
+
+    path = Path(upload).resolve()
+    if Path(get_upload_folder()).resolve() in path.parents:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
 
 
 class DemoError(UserError, ValueError):
@@ -105,26 +129,28 @@ class DemoModels:
         return self._loaded[name]
 
     def read_upload(self, upload: str | None) -> Image.Image:
-        """The uploaded file as RGB, its longer side checked before it is decoded."""
+        """The uploaded file as RGB through the project's image reader (as translate reads it),
+        its longer side checked from the header before it is decoded."""
         if not upload:
             raise TranslationError("Upload an image first (PNG, JPEG, ...).")
         try:
             with Image.open(upload) as probe:  # reads the header only
                 width, height = probe.size
-                if max(width, height) > self.max_side:
-                    raise TranslationError(
-                        f"This image is {width}x{height}; the demo takes at most {self.max_side} "
-                        f"px on a side (setting max_side). Shrink it, or use src/translate.py."
-                    )
-                image = probe.convert("RGB")
-        except TranslationError:
-            raise
         except Exception as error:  # Pillow raises many types on a file that is not an image
             raise TranslationError(
                 f"The uploaded file is not an image Pillow can read ({type(error).__name__}); "
-                "upload a PNG, JPEG, BMP or WebP picture."
+                f"upload {UPLOAD_KINDS}."
             ) from error
-        return image  # too small a side is refused by translate_images, with its size
+        if max(width, height) > self.max_side:
+            raise TranslationError(
+                f"This image is {width}x{height}; the demo takes at most {self.max_side} px on a "
+                "side (setting max_side). Shrink it, or use src/translate.py."
+            )
+        try:
+            return load_rgb(Path(upload), advice=f"Upload {UPLOAD_KINDS}.")
+        except DataError as error:
+            raise TranslationError(f"The uploaded file cannot be used: {error}") from None
+        # too small a side is refused by translate_images, with its size
 
     def translate(self, name: str, direction: str, upload: str | None) -> DemoResult:
         image = self.read_upload(upload)
@@ -151,10 +177,13 @@ def build_app(models: DemoModels) -> Any:
             result = models.translate(name, direction, upload)
         except UserError as error:
             raise gr.Error(str(error), print_exception=False) from None
+        finally:
+            forget_upload(upload)
         return result.source, result.translation, result.heatmap, result.status
 
     names = list(models.choices)
-    with gr.Blocks(title="U-GAT-IT demo") as app:
+    # results Gradio caches for the page are deleted after CACHE_SECONDS
+    with gr.Blocks(title="U-GAT-IT demo", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as app:
         gr.Markdown("## Image-to-image translation\nUpload an image, choose a direction.")
         with gr.Row():
             checkpoint = gr.Dropdown(
@@ -189,6 +218,8 @@ def serve(cfg: Any) -> None:
     port = int(cfg.port)
     if not 0 < port < 65536:
         raise DemoError(f"port={port} is not a TCP port; use 1-65535 (default 7860).")
+    max_upload_mb = cfg.get("max_upload_mb", 50)
+    POSITIVE_INT.check("max_upload_mb", max_upload_mb, DemoError)
     models = DemoModels(checkpoint_list(cfg.ckpt_path), str(cfg.device), int(cfg.max_side))
     models.model(next(iter(models.choices)))  # a bad first checkpoint fails now, not on upload
     app = build_app(models)
@@ -196,7 +227,12 @@ def serve(cfg: Any) -> None:
     log.info("Serving the demo on http://%s:%d (Ctrl-C stops it)", cfg.host, port)
     try:
         app.launch(
-            server_name=str(cfg.host), server_port=port, share=False, quiet=True, css=PAGE_CSS
+            server_name=str(cfg.host),
+            server_port=port,
+            share=False,
+            quiet=True,
+            css=PAGE_CSS,
+            max_file_size=f"{int(max_upload_mb)}mb",  # refused before it is stored
         )
     except OSError as error:
         raise DemoError(

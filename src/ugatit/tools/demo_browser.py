@@ -52,9 +52,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_demo(
-    checkpoints: Sequence[Path], run_dir: Path, extra: Sequence[str] = (), timeout_s: float = 120
+    checkpoints: Sequence[Path],
+    run_dir: Path,
+    extra: Sequence[str] = (),
+    timeout_s: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """``src/demo.py`` serving ``checkpoints`` on a free local port; yields its URL."""
+    """``src/demo.py`` serving ``checkpoints`` on a free local port (``env`` added to its
+    environment); yields its URL."""
     port = free_port()
     listed = ",".join(str(p) for p in checkpoints)
     command = [
@@ -68,7 +73,11 @@ def running_demo(
     ]
     log_file = (Path(run_dir) / "server.log").open("w") if Path(run_dir).is_dir() else None
     server = subprocess.Popen(
-        command, cwd=ROOT, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT
+        command,
+        cwd=ROOT,
+        stdout=log_file or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -162,6 +171,15 @@ def page_error(page, url: str, upload: Path, timeout_s: float = 30) -> str:
     page.goto(url)
     _upload(page, upload, timeout_s)
     page.locator("#translate").click()
+    toast = page.locator(".toast-body")
+    toast.first.wait_for(timeout=timeout_s * 1000)
+    return toast.first.inner_text()
+
+
+def upload_refusal(page, url: str, upload: Path, timeout_s: float = 30) -> str:
+    """Upload a file the page refuses on arrival (over the byte limit): the message shown."""
+    page.goto(url)
+    page.locator("#upload input[type=file]").set_input_files(str(upload))
     toast = page.locator(".toast-body")
     toast.first.wait_for(timeout=timeout_s * 1000)
     return toast.first.inner_text()

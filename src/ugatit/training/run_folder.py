@@ -20,6 +20,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from ugatit.atomic import check_writable
+from ugatit.errors import ConfigError, UserError
+from ugatit.training.run_lock import hold_run_folder, release_run_folder
+
 log = logging.getLogger(__name__)
 
 # Keys that say how to start, not what is trained.
@@ -116,8 +120,46 @@ def check_run_folder(config: DictConfig) -> None:
     sys.exit(1)
 
 
+def _refuse(error: UserError) -> None:
+    """Hydra callbacks run outside the entry point's guard: print its one message, exit 1."""
+    print(f"\nError: {error}", file=sys.stderr)
+    sys.exit(1)
+
+
 class RunFolderGuard(Callback):
-    """Hydra callback: runs :func:`check_run_folder` before Hydra writes the run's .hydra files."""
+    """Hydra callback: before Hydra writes the run's .hydra files, the run folder is checked to
+    be writable, locked for this process (:mod:`ugatit.training.run_lock`) and compared with
+    the configuration of the checkpoints it holds (:func:`check_run_folder`). A multirun's jobs
+    each lock their own folder while they run."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(str(config.hydra.run.dir))
+        try:
+            check_writable(_existing_parent(folder), "the run folder", ConfigError)
+            hold_run_folder(folder)
+        except UserError as error:
+            _refuse(error)
         check_run_folder(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _is_multirun(config):
+            try:
+                hold_run_folder(config.hydra.runtime.output_dir)
+            except UserError as error:
+                _refuse(error)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if _is_multirun(config):
+            release_run_folder(config.hydra.runtime.output_dir)
+
+
+def _is_multirun(config: DictConfig) -> bool:
+    return str(OmegaConf.select(config, "hydra.mode", default="")).endswith("MULTIRUN")
+
+
+def _existing_parent(folder: Path) -> Path:
+    """The folder, or its nearest existing parent (where Hydra will create it)."""
+    folder = folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
