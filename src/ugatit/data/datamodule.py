@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from ugatit.config_checks import COUNT, POSITIVE_INT, check_load_size
+from ugatit.data import glyphs, shapes
 from ugatit.data.dataset import ImageFolderDataset, UnpairedImageDataset
 from ugatit.data.download import (
     CYCLEGAN_BASE_URL,
@@ -31,7 +32,6 @@ from ugatit.data.images import (
     report_bad_images,
 )
 from ugatit.data.sampler import UnpairedSampler
-from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,11 @@ class UnpairedDataModule(pl.LightningDataModule):
         seed: int = 0,
         predict_dir: str | None = None,
         pair: str | None = None,
+        colours: str | None = None,
     ) -> None:
-        """``pair``: which built-in pair of shape kinds ``name=shapes`` generates (ugatit.data.shapes)."""
+        """``pair``: which built-in pair ``name=shapes`` (ugatit.data.shapes) or ``name=glyphs``
+        (ugatit.data.glyphs) generates. ``colours``: the shapes' colour mode; data of a mode other
+        than ``palette`` live beside ``root``, in ``<root>-<mode>`` (shapes.colour_folder)."""
         super().__init__()
         if root is None or str(root).strip() in ("", "???"):
             raise DataError(
@@ -80,6 +83,14 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.root = Path(str(root)).expanduser()
         self.name = name
         self.pair = pair
+        self.colours = colours
+        if name == "shapes":
+            self.root = shapes.colour_folder(self.root, colours or shapes.DEFAULT_COLOURS)
+        elif colours is not None:
+            raise DataError(
+                f"data.colours={colours!r} applies to the built-in shapes only (data=shapes); "
+                "remove it for other data."
+            )
         self.download = dict(download) if download is not None else None
         self.crop_size = crop_size
         self.load_size = crop_size + _LOAD_MARGIN if load_size is None else load_size
@@ -123,7 +134,13 @@ class UnpairedDataModule(pl.LightningDataModule):
         """Generate, download or just check the folders (Lightning runs it on one process)."""
         self._refuse_file_root()
         if self.name == "shapes":
-            ensure_shapes(self.root, pair=self.pair or DEFAULT_PAIR)
+            shapes.ensure_shapes(
+                self.root,
+                pair=self.pair or shapes.DEFAULT_PAIR,
+                colours=self.colours or shapes.DEFAULT_COLOURS,
+            )
+        elif self.name == "glyphs":
+            glyphs.ensure_glyphs(self.root, pair=self.pair or glyphs.DEFAULT_PAIR)
         elif self.download is not None or self.name in MANUAL_SOURCES:
             options = dict(self.download or {})
             unknown = sorted(set(options) - _DOWNLOAD_KEYS)

@@ -7,6 +7,11 @@ while keeping where the shape is and how it leans: what U-GAT-IT exists for, yet
 small enough to train on a CPU in minutes. Shapes are placed by their area centroid, so a perfect
 translation keeps the centroid where it was (what the shape metric measures).
 
+Colours (``data.colours``): ``palette`` (the default) draws every image in one dark fill family on
+pale backgrounds; ``random`` draws fill and background uniformly over RGB, at least MIN_CONTRAST
+apart, alike in both domains. Random-colour data live beside the palette data, in a folder named
+after the mode (``shapes/round_rect-random``), so both can be kept.
+
 Pairs (``data.pair``): ``round_rect`` (circles/ellipses -> squares/rectangles, the default),
 ``star_cross`` (five-pointed stars -> plus-shaped crosses) and ``hourglass_diamond`` (hourglasses ->
 diamonds: where one is widest the other is narrowest). Every kind is symmetric about its centre,
@@ -17,21 +22,27 @@ the side (docs/quality.md).
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ugatit.data.builtin import (  # noqa: F401  (SPLITS, NOISE_STD: part of this module's API)
+    NOISE_STD,
+    SPLITS,
+    SUPERSAMPLE,
+    Colour,
+    add_noise,
+    check_choice,
+    ensure_generated,
+    write_splits,
+)
 from ugatit.data.errors import DataError
-from ugatit.file_lock import exclusive
 
 MARKER = ".shapes-complete.json"
-SPLITS = ("trainA", "trainB", "testA", "testB")
 GENERATOR_VERSION = 6  # bump when the drawing changes: a data set of another version is redrawn
 PAIRS: dict[str, tuple[str, str]] = {
     "round_rect": ("round", "rect"),
@@ -39,8 +50,6 @@ PAIRS: dict[str, tuple[str, str]] = {
     "hourglass_diamond": ("hourglass", "diamond"),
 }
 DEFAULT_PAIR = "round_rect"
-SUPERSAMPLE = 4  # draw large, then shrink: smooth edges
-NOISE_STD = 3.0  # grey levels of Gaussian noise, so images are not perfectly flat
 MIN_CONTRAST = 120.0  # Euclidean RGB distance between shape and background
 SIZE_RANGE = (0.14, 0.30)  # the shape's largest half-extent, as a fraction of the image side
 
@@ -58,7 +67,7 @@ FILL_JITTER = 25  # grey levels, each channel
 BACKGROUND_RANGE = (215, 245)  # each channel of the pale background
 
 
-def colours(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def colours(rng: np.random.Generator) -> tuple[Colour, Colour]:
     """A jittered dark fill on a pale background, at least MIN_CONTRAST apart."""
     while True:
         background = rng.integers(BACKGROUND_RANGE[0], BACKGROUND_RANGE[1] + 1, 3)
@@ -66,6 +75,35 @@ def colours(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]
         fill = np.clip(np.array(FILL) + jitter, 0, 255)
         if np.linalg.norm(fill - background) >= MIN_CONTRAST:
             return tuple(int(v) for v in fill), tuple(int(v) for v in background)
+
+
+def random_colours(rng: np.random.Generator) -> tuple[Colour, Colour]:
+    """Fill and background drawn uniformly over RGB, at least MIN_CONTRAST apart (a harder data
+    set: the translation has to carry the colours; see the note above on why it is not the
+    default)."""
+    while True:
+        fill, background = rng.integers(0, 256, (2, 3))
+        if np.linalg.norm(fill - background) >= MIN_CONTRAST:
+            return tuple(int(v) for v in fill), tuple(int(v) for v in background)
+
+
+COLOUR_MODES: dict[str, Callable[[np.random.Generator], tuple[Colour, Colour]]] = {
+    "palette": colours,
+    "random": random_colours,
+}
+DEFAULT_COLOURS = "palette"
+
+
+def check_colours(mode: str) -> str:
+    """A colour mode's name; an unknown one is refused with the list of modes."""
+    return check_choice("data.colours", mode, COLOUR_MODES, "a colour mode of the shapes")
+
+
+def colour_folder(root: str | Path, mode: str) -> Path:
+    """Where data of colour ``mode`` live: ``root`` itself for the palette, else its sibling
+    ``<root>-<mode>``, so data of both modes can be kept side by side."""
+    root = Path(root)
+    return root if check_colours(mode) == DEFAULT_COLOURS else root.with_name(f"{root.name}-{mode}")
 
 
 def _rotate(points: Points, angle: float) -> Points:
@@ -177,81 +215,24 @@ def render(
     return add_noise(rng, image.resize((image_size, image_size), Image.Resampling.BOX))
 
 
-def add_noise(rng: np.random.Generator, image: Image.Image, std: float = NOISE_STD) -> Image.Image:
-    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, std, image.size[::-1] + (3,))
-    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
-
-
-def draw_shape(rng: np.random.Generator, kind: str, image_size: int) -> Image.Image:
+def draw_shape(
+    rng: np.random.Generator, kind: str, image_size: int, colour_mode: str = DEFAULT_COLOURS
+) -> Image.Image:
     """One RGB image: a filled shape of ``kind`` with random size, place, angle and colours."""
     canvas = image_size * SUPERSAMPLE
-    fill, background = colours(rng)
+    fill, background = COLOUR_MODES[colour_mode](rng)
     polygon = place(rng, outline(rng, kind, canvas), canvas)
     return render(rng, [polygon], image_size, fill, background)
 
 
 def check_pair(pair: str) -> tuple[str, str]:
     """The two kinds of a pair; an unknown name is refused with the list of pairs."""
-    if pair not in PAIRS:
-        raise DataError(
-            f"data.pair={pair!r} is not a built-in pair; choose one of {', '.join(PAIRS)}."
-        )
-    return PAIRS[pair]
+    return PAIRS[check_choice("data.pair", pair, PAIRS, "a built-in pair")]
 
 
-def _generate(
-    folder: Path, pair: str, image_size: int, n_train: int, n_test: int, seed: int
-) -> None:
-    kinds = {"A": PAIRS[pair][0], "B": PAIRS[pair][1]}
-    for split_id, split in enumerate(SPLITS):
-        target = folder / split
-        target.mkdir()
-        count = n_train if split.startswith("train") else n_test
-        for i in range(count):
-            rng = np.random.default_rng([seed, split_id, i])
-            image = draw_shape(rng, kinds[split[-1]], image_size)
-            image.save(target / f"{i:05d}.png", compress_level=1)
-
-
-def _is_ours(root: Path) -> bool:
-    """A folder left by an interrupted generation holds nothing but our split folders."""
-    return all(entry.name in SPLITS or entry.name == MARKER for entry in root.iterdir())
-
-
-def _is_complete(root: Path, settings: dict) -> bool:
-    marker = root / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        return json.loads(marker.read_text()) == settings
-    except (OSError, ValueError):
-        return False
-
-
-def _generate_into(root: Path, settings: dict) -> None:
-    if root.exists() and not (root.is_dir() and _is_ours(root)):
-        raise DataError(
-            f"'{root}' exists but is not a complete shapes data set and holds other files, so it "
-            "is left alone. Delete it or point data.root at an empty or new folder; the shapes "
-            "data are generated there on first use."
-        )
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        _generate(
-            staging,
-            settings["pair"],
-            settings["image_size"],
-            settings["n_train"],
-            settings["n_test"],
-            settings["seed"],
-        )
-        (staging / MARKER).write_text(json.dumps(settings))
-        if root.exists():
-            shutil.rmtree(root)
-        staging.rename(root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+def _draw(kinds: dict[str, str], image_size: int, colour_mode: str, rng, domain: str):
+    # draw_shape is looked up when called, so a test can replace it
+    return draw_shape(rng, kinds[domain], image_size, colour_mode), ""
 
 
 def ensure_shapes(
@@ -261,24 +242,27 @@ def ensure_shapes(
     n_test: int = 50,
     seed: int = 0,
     pair: str = DEFAULT_PAIR,
+    colours: str = DEFAULT_COLOURS,
 ) -> Path:
-    """Generate a shapes pair into ``root`` unless a complete one with these settings is there.
-
-    Files are written into a temporary sibling folder that is renamed into place, with the marker
-    written last, so an interrupted run leaves nothing that counts as complete; a lock file beside
-    the folder makes concurrent runs wait for one generation instead of replacing each other's.
-    """
-    check_pair(pair)
-    root = Path(root)
+    """Generate a shapes pair into ``root`` unless a complete one with these settings is there
+    (staging folder, marker and lock: :func:`ugatit.data.builtin.ensure_generated`)."""
+    kind_a, kind_b = check_pair(pair)
+    check_colours(colours)
     settings = {
         "version": GENERATOR_VERSION,
         "pair": pair,
+        "colours": colours,
         "image_size": image_size,
         "n_train": n_train,
         "n_test": n_test,
         "seed": seed,
     }
-    with exclusive(root.parent / f".{root.name}.lock"):
-        if not _is_complete(root, settings):
-            _generate_into(root, settings)
-    return root
+    draw = partial(_draw, {"A": kind_a, "B": kind_b}, image_size, colours)
+    return ensure_generated(
+        Path(root),
+        settings,
+        MARKER,
+        lambda folder: write_splits(folder, n_train, n_test, seed, draw),
+        "shapes",
+        legacy={"colours": DEFAULT_COLOURS},  # markers written before data.colours existed
+    )
