@@ -5,6 +5,7 @@ code's ordering, and their ratios (see ugatit.tools.benchmark).
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -12,7 +13,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
-from ugatit.entry import run_guarded  # noqa: E402
+from ugatit.entry import check_command_line, run_guarded  # noqa: E402
 from ugatit.tools.benchmark import run_benchmark  # noqa: E402
 
 
@@ -22,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:])
     main()

@@ -60,8 +60,9 @@ def test_rel_translate_refuses_to_replace_earlier_outputs(loaded, tmp_path):
     with pytest.raises(TranslationError) as info:
         translate_files(loaded, inputs, out, "b2a")
     assert str(info.value) == (
-        f"output '{out}' already holds 2 of the file(s) this run would write, such as "
-        f"'{out / 'a.png'}'; choose another output folder, or set overwrite=true to replace them."
+        f"output '{out}' already holds 2 of the 2 file(s) this run would write, such as "
+        f"'{out / 'a.png'}'; set skip_existing=true to translate only the others (e.g. after an "
+        "interrupted run), overwrite=true to replace them, or choose another output folder."
     )
     assert {p: p.read_bytes() for p in first} == before  # the a2b results are untouched
     replaced = translate_files(loaded, inputs, out, "b2a", overwrite=True)
@@ -73,7 +74,7 @@ def test_rel_translate_config_has_the_overwrite_key(loaded, tmp_path, monkeypatc
     inputs, out = photos(tmp_path / "in"), tmp_path / "out"
     base = ["ckpt_path=tiny.ckpt", f"input={inputs}", f"output={out}", "device=cpu"]
     translation.translate(compose_config("translate", tmp_path, tmp_path, base))
-    with pytest.raises(TranslationError, match="set overwrite=true"):
+    with pytest.raises(TranslationError, match="overwrite=true to replace them"):
         translation.translate(compose_config("translate", tmp_path, tmp_path, base))
     again = compose_config("translate", tmp_path, tmp_path, [*base, "overwrite=true"])
     assert len(translation.translate(again)) == 2

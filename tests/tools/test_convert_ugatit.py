@@ -424,7 +424,7 @@ def test_failed_write_keeps_the_old_output_and_leaves_no_temporary_file(
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(ConversionError, match="Cannot write output .*No space left"):
-        convert_ugatit(source, output)
+        convert_ugatit(source, output, overwrite=True)
     assert output.read_bytes() == b"previous"
     assert os.listdir(output.parent) == ["model.ckpt"]
 

@@ -58,17 +58,28 @@ def format_hint(obj: Mapping[str, Any]) -> str:
             " It is already a Lightning checkpoint: load it with "
             "CycleTranslation.load_from_checkpoint, no conversion needed."
         )
+    if any(k.startswith("model.") for k in keys) and any(k.endswith(".filt") for k in keys):
+        return (
+            " It looks like a CUT / FastCUT generator (anti-aliasing filters): use "
+            "`python src/convert.py cut FILE OUTPUT`."
+        )
     if any(k.startswith("model.") for k in keys) and any(k.endswith(".weight") for k in keys):
         return (
             " It looks like a CycleGAN generator: use "
-            "`python src/convert.py cyclegan --a2b FILE OUTPUT`."
+            "`python src/convert.py cyclegan --a2b FILE OUTPUT` (or `convert.py cut FILE OUTPUT` "
+            "for a CUT generator trained without anti-aliasing)."
         )
     if any(k.startswith("DownBlock.") for k in keys):
         return (
             " It looks like one bare U-GAT-IT generator state dict: wrap it as "
             "torch.save({'genA2B': state_dict}, path) (or 'genB2A') and convert that file."
         )
-    if any(k.startswith("genA2B") or k.startswith("genB2A") for k in keys):
+    if any(k in ("genA2B", "genB2A") and isinstance(obj[k], Mapping) for k in keys):
+        return (
+            " It looks like a U-GAT-IT PyTorch-port file: use "
+            "`python src/convert.py ugatit FILE OUTPUT`."
+        )
+    if any(k.startswith(("genA2B.", "genB2A.")) for k in keys):
         return " It looks like a flattened state dict: save the networks as separate dict entries."
     return ""
 
