@@ -10,31 +10,25 @@ name, and loaded without executing code.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ugatit.data import shapes
 from ugatit.data.dataset import to_tensor
+from ugatit.evaluation import small_classifier
 from ugatit.evaluation.shape_metric import distractors
 from ugatit.evaluation.shape_metric.foreground import soft_mask
-from ugatit.file_lock import exclusive
-
-log = logging.getLogger(__name__)
+from ugatit.evaluation.small_classifier import INPUT_SIZE, SmallCNN, fit, one_thread
 
 # bump when the classes, the network, the training or the data generator change (3: trained and
 # run with one thread, so that the same data gives the same classifier in every process)
 VERSION = 3
 OTHER = "other"
 CLASSES: tuple[str, ...] = (*shapes.KINDS, OTHER)
-INPUT_SIZE = 32  # the shape map is averaged down to this size (images of any size)
 SEED = 20201
 TRAIN_PER_KIND = 900
 TRAIN_PER_DISTRACTOR = 500
@@ -48,27 +42,11 @@ def cache_path(data_root: Path) -> Path:
     return Path(data_root).parent / f"shape_classifier-v{VERSION}-{shapes.GENERATOR_VERSION}.pt"
 
 
-class ShapeClassifier(nn.Module):
-    """Four conv-BN-ReLU-maxpool stages on the 32 x 32 shape map, then one linear layer."""
+class ShapeClassifier(SmallCNN):
+    """The shared small CNN on the 32 x 32 shape map, one output per class."""
 
     def __init__(self, width: int = 16) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = 1
-        for out in (width, 2 * width, 4 * width, 4 * width):
-            layers += [
-                nn.Conv2d(channels, out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(out),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ]
-            channels = out
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels * (INPUT_SIZE // 16) ** 2, len(CLASSES))
-
-    def forward(self, shape_map: Tensor) -> Tensor:
-        """Shape maps [B, 1, 32, 32] in [0, 1] -> class logits [B, len(CLASSES)]."""
-        return self.head(self.features(shape_map).flatten(1))
+        super().__init__(len(CLASSES), width)
 
     @torch.no_grad()
     def predict(self, images: Tensor) -> list[str]:
@@ -76,19 +54,6 @@ class ShapeClassifier(nn.Module):
         with one_thread():
             logits = self(shape_maps(images.cpu()))
         return [CLASSES[i] for i in logits.argmax(dim=1).tolist()]
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op thread for the block: a convolution's rounding depends on how many threads
-    split it, and a classifier trained with two threads reads some borderline translations
-    differently from one trained with one (2 of 50 squares-to-circles translations of one run)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def shape_maps(images: Tensor) -> Tensor:
@@ -131,58 +96,28 @@ def training_set() -> tuple[Tensor, Tensor]:
     return torch.stack(images), torch.tensor(labels)
 
 
-def _augment(maps: Tensor, generator: torch.Generator) -> Tensor:
-    """Contrast, speckle noise and blur of the kinds a generator's outputs show."""
-    n = maps.shape[0]
-    contrast = 0.6 + 0.6 * torch.rand(n, 1, 1, 1, generator=generator)
-    noise_std = 0.12 * torch.rand(n, 1, 1, 1, generator=generator)
-    noisy = maps * contrast + noise_std * torch.randn(maps.shape, generator=generator).abs()
-    noisy = noisy.clamp(0, 1)
-    blurred = F.avg_pool2d(noisy, 3, stride=1, padding=1, count_include_pad=False)
-    use_blur = torch.rand(n, 1, 1, 1, generator=generator) < 0.3
-    return torch.where(use_blur, blurred, noisy)
-
-
 def train_classifier(epochs: int = EPOCHS, batch_size: int = 64) -> ShapeClassifier:
     """Train a classifier from scratch (seeded, CPU, one thread: the same in every process)."""
     with one_thread():
-        return _train(epochs, batch_size)
-
-
-def _train(epochs: int, batch_size: int) -> ShapeClassifier:
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
-    images, labels = training_set()
-    maps = shape_maps(images)
-    model = ShapeClassifier()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps = epochs * ((len(maps) + batch_size - 1) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(maps), generator=generator)
-        for start in range(0, len(maps), batch_size):
-            index = order[start : start + batch_size]
-            loss = F.cross_entropy(model(_augment(maps[index], generator)), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    return model.eval()
+        torch.manual_seed(SEED)
+        images, labels = training_set()
+        maps = shape_maps(images)
+        model = ShapeClassifier()
+        return fit(model, maps, labels, epochs, SEED, batch_size)
 
 
 # ------------------------------------------------------------------------------------ accuracy
-def accuracy(model: ShapeClassifier) -> dict[str, float]:
+def accuracy(model: ShapeClassifier, colours: str = shapes.DEFAULT_COLOURS) -> dict[str, float]:
     """Accuracy on held-out images: real test images of every built-in pair (drawn exactly as the
-    data sets' test splits are) and distractors (to be called OTHER)."""
+    data sets' test splits are, in the colour mode ``colours``) and distractors (to be called
+    OTHER)."""
     real_images, real_labels = [], []
-    for pair, (kind_a, kind_b) in shapes.PAIRS.items():
+    for kind_a, kind_b in shapes.PAIRS.values():
         for split_id, kind in ((2, kind_a), (3, kind_b)):  # testA, testB as in ensure_shapes
             for i in range(50):
                 rng = np.random.default_rng([0, split_id, i])
-                real_images.append(to_tensor(shapes.draw_shape(rng, kind, 64)))
+                real_images.append(to_tensor(shapes.draw_shape(rng, kind, 64, colours)))
                 real_labels.append(kind)
-        del pair
     held_out = _distractor_images(HELD_OUT_DISTRACTORS, stream=1)
     real = model.predict(torch.stack(real_images))
     other = model.predict(torch.stack(held_out))
@@ -193,40 +128,9 @@ def accuracy(model: ShapeClassifier) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ cache
-def _load(path: Path) -> ShapeClassifier | None:
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model = ShapeClassifier()
-        model.load_state_dict(saved["state_dict"])
-        return model.eval()
-    except Exception as error:  # a truncated or foreign file: train again, say so
-        log.warning("Shape classifier cache %s unreadable (%s); training a new one.", path, error)
-        return None
-
-
 def load_or_train(data_root: Path) -> ShapeClassifier:
     """The cached classifier beside ``data_root``; trained and cached on first use (once, when
     several runs start together)."""
-    path = cache_path(data_root)
-    with exclusive(path.with_name(f".{path.name}.lock")):
-        model = _load(path)
-        if model is not None:
-            return model
-        tic = time.perf_counter()
-        model = train_classifier()
-        scores = accuracy(model)
-        log.info(
-            "Trained the shape classifier in %.0f s: accuracy %.3f on held-out real shapes, %.3f "
-            "on distractors; cached in %s",
-            time.perf_counter() - tic,
-            scores["real"],
-            scores["distractors"],
-            path,
-        )
-        partial = path.with_name(f".{path.name}.partial")
-        state = {"state_dict": model.state_dict(), "accuracy": scores, "version": VERSION}
-        torch.save(state, partial)
-        partial.replace(path)
-        return model
+    return small_classifier.load_or_train(
+        cache_path(data_root), ShapeClassifier, train_classifier, accuracy, "shape classifier"
+    )

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ugatit.data import shapes
+from ugatit.data.builtin import paint
 
 
 def _canvas(image_size: int) -> int:
@@ -27,9 +28,7 @@ def _compose(
     if blur_px > 0:
         mask = mask.filter(ImageFilter.GaussianBlur(blur_px * shapes.SUPERSAMPLE))
     fill, background = shapes.colours(rng)
-    size = mask.size
-    image = Image.composite(Image.new("RGB", size, fill), Image.new("RGB", size, background), mask)
-    return shapes.add_noise(rng, image.resize((image_size, image_size), Image.Resampling.BOX))
+    return paint(rng, mask, image_size, fill, background)
 
 
 def _polygon_mask(polygons: list[np.ndarray], canvas: int, value: int = 255) -> Image.Image:
