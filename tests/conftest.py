@@ -35,3 +35,16 @@ def shape_classifier(shapes_dir):
     from ugatit.evaluation.shape_metric.classifier import load_or_train
 
     return load_or_train(shapes_dir / "shapes" / "round_rect")
+
+
+@pytest.fixture(scope="session")
+def glyph_classifiers(shapes_dir):
+    """The glyph metric's letter classifier and the default pair's style classifier, trained once
+    per session (about 25 s each alone) and cached where runs on ``shapes_dir`` look for them."""
+    from ugatit.evaluation.glyph_metric.classifier import (
+        load_letter_classifier,
+        load_style_classifier,
+    )
+
+    root = shapes_dir / "glyphs" / "sans_serif"
+    return load_letter_classifier(root), load_style_classifier(root, "sans_serif")

@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader
 from ugatit import atomic, interrupts
 from ugatit.config_checks import FID_COUNT, POSITIVE_INT, check_eval_config
 from ugatit.data.dataset import ImageFolderDataset
-from ugatit.data.shapes import DEFAULT_PAIR
 from ugatit.errors import ConfigError
 from ugatit.evaluation.fid_kid import (
     KID_SEED,
@@ -38,8 +37,9 @@ from ugatit.evaluation.fid_kid import (
     scores_from_features,
     to_uint8,
 )
+from ugatit.evaluation.glyph_metric.scoring import markdown_rows as glyph_table
 from ugatit.evaluation.inception_weights import inception_weights_path
-from ugatit.evaluation.shape_metric.scoring import ShapeJudge, summary
+from ugatit.evaluation.judges import Judge, judge_for
 from ugatit.inference.translation import (
     LoadedModel,
     heatmap_picture,
@@ -124,10 +124,10 @@ def _translate_domain(
     batch_size: int,
     num_workers: int,
     save_heatmaps: bool,
-    judge: ShapeJudge | None = None,
+    judge: Judge | None = None,
 ) -> tuple[Tensor, float, dict[str, float] | None]:
     """Translate and save every image; returns the fakes' features in the saved files' sorted
-    order, the seconds Inception took and, with a ``judge``, the shape metric's scores."""
+    order, the seconds Inception took and, with a ``judge``, the shape or glyph metric's scores."""
     names = output_names([Path(f.name) for f in dataset.files])
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     features: list[Tensor] = []
@@ -193,7 +193,7 @@ def evaluate_checkpoint(
         inception_seconds += seconds
     inception_images = sum(len(real[k]) for k in needed)
     results: dict[str, Any] = {}
-    judge = shape_judge(datamodule)
+    judge = judge_for(datamodule)  # the shape or glyph metric of built-in data, else None
     shape_scores: dict[str, dict[str, float]] = {}
     for direction in loaded.directions:
         source, target = SOURCE_TARGET[direction]
@@ -215,8 +215,8 @@ def evaluate_checkpoint(
         scores = scores_from_features(real[target], fake, kid_subset_size, kid_subsets)
         results[direction] = _annotate(direction, scores, kid_subsets)
     if shape_scores:
-        results["shape"] = shape_scores
-        log.info("Shape translation: %s", summary(shape_scores))
+        results[judge.prefix] = shape_scores  # "shape" or "glyph"
+        log.info("%s: %s", judge.title.capitalize(), judge.summary(shape_scores))
     results["protocol"] = {
         "checkpoint": str(loaded.path),
         "iteration": loaded.iteration,
@@ -281,7 +281,7 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     ]
     warnings = []
     for name, scores in results.items():
-        if name in ("protocol", "shape"):
+        if name in ("protocol", "shape", "glyph"):
             continue
         std = scores["kid_x100_std"]
         std_text = ONE_SUBSET_STD if std is None else f"{std:.2f}"
@@ -305,14 +305,9 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         lines += ["", *warnings]
     if results.get("shape"):
         lines += ["", *shape_table(results["shape"])]
+    if results.get("glyph"):
+        lines += ["", *glyph_table(results["glyph"])]
     return "\n".join(lines) + "\n"
-
-
-def shape_judge(datamodule: Any) -> ShapeJudge | None:
-    """The shape metric's judge for the built-in shapes data; None for other data."""
-    if getattr(datamodule, "name", None) != "shapes":
-        return None
-    return ShapeJudge(getattr(datamodule, "pair", None) or DEFAULT_PAIR, datamodule.root)
 
 
 def shape_table(shape: Mapping[str, Mapping[str, float]]) -> list[str]:

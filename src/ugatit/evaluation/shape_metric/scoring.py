@@ -61,6 +61,10 @@ def score_translations(
 class ShapeJudge:
     """Scores translations of one built-in pair; the classifier is loaded (or trained) once."""
 
+    prefix = "shape"  # logged as val/shape_<key>_<direction>
+    headline = "success"  # val/shape_success_mean: the sweep objective
+    title = "shape translation"
+
     def __init__(self, pair: str, data_root: str | Path) -> None:
         self.pair = pair
         self.kinds = check_pair(pair)
@@ -79,9 +83,24 @@ class ShapeJudge:
             sources, translations, self.kinds[source], self.kinds[target], self.classifier
         )
 
+    def summary(self, scores: dict[str, dict[str, float]]) -> str:
+        return summary(scores)
+
+    def mean(self, scores: dict[str, dict[str, float]]) -> float:
+        return mean_success(scores)
+
 
 def summary(scores: dict[str, dict[str, float]]) -> str:
-    """One line for the console: success and centroid error per direction."""
+    """One line for the console: success and centroid error per direction.
+
+    Training's end-of-run summary (ugatit.training.summary) calls this for the scores of the
+    translation-metric callback whatever the data, so the glyph metric's scores are handed to
+    its own summary.
+    """
+    if any("joint" in s for s in scores.values()):
+        from ugatit.evaluation.glyph_metric.scoring import summary as glyph_summary
+
+        return glyph_summary(scores)
     parts = [
         f"{d.replace('2', '->').upper()} success {s['success']:.2f} "
         f"(unchanged {s['unchanged']:.2f}), centroid error {s['centroid_error']:.3f}, "
