@@ -138,3 +138,17 @@ def test_the_judge_scores_both_directions_and_refuses_unknown_pairs(glyph_classi
     assert (judge.prefix, judge.headline) == ("glyph", "joint")
     with pytest.raises(DataError, match="data.pair='gothic' is not a built-in glyph pair"):
         GlyphJudge("gothic", shapes_dir)
+
+
+def test_the_letter_classifier_is_the_same_whatever_the_process_thread_count(monkeypatch):
+    """Trained with one thread in any process, like the shape metric's classifier."""
+    monkeypatch.setattr(classifier_module, "LETTER_RENDERS", 1)
+    monkeypatch.setattr(classifier_module, "LETTER_BLANKS", 20)
+    weights = {}
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        weights[threads] = classifier_module.train_letter_classifier(epochs=1).state_dict()
+        assert torch.get_num_threads() == threads
+    torch.set_num_threads(1)
+    for key, value in weights[1].items():
+        assert torch.equal(value, weights[2][key]), key

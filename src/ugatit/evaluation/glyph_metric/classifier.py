@@ -77,11 +77,16 @@ class LetterClassifier(GlyphClassifier):
         super().__init__(LETTER_CLASSES)
 
 
+def style_classes(pair: str) -> tuple[str, str, str]:
+    """The style classifier's classes: the pair's two fonts (A, B) by name, then OTHER."""
+    return (*glyphs.check_pair(pair), OTHER)
+
+
 class StyleClassifier(GlyphClassifier):
     """The pair's typeface A or B (by font name), or OTHER."""
 
     def __init__(self, pair: str) -> None:
-        super().__init__((*glyphs.check_pair(pair), OTHER))
+        super().__init__(style_classes(pair))
 
 
 # ------------------------------------------------------------------------------------ images
@@ -142,11 +147,12 @@ def letter_training_set() -> tuple[Tensor, Tensor]:
 def style_training_set(pair: str) -> tuple[Tensor, Tensor]:
     """Ink maps and labels: the pair's two fonts (A, B); every other font and the distractors
     (OTHER)."""
-    fonts = glyphs.check_pair(pair)
-    own, own_labels = _renders(list(fonts), STYLE_RENDERS, stream=0)
+    classes = style_classes(pair)
+    own, own_labels = _renders(list(classes[:2]), STYLE_RENDERS, stream=0)
     others, _ = _renders(_other_fonts(pair), OTHER_FONT_RENDERS, stream=0)
-    others += _distractors(fonts, STYLE_DISTRACTORS, stream=0)
-    targets = [fonts.index(font) for font, _ in own_labels] + [2] * len(others)
+    others += _distractors(classes[:2], STYLE_DISTRACTORS, stream=0)
+    targets = [classes.index(font) for font, _ in own_labels]
+    targets += [classes.index(OTHER)] * len(others)
     return _maps(own + others), torch.tensor(targets)
 
 

@@ -3,8 +3,9 @@
 The map is :func:`~ugatit.evaluation.shape_metric.foreground.soft_mask` (distance from the
 paper's colour), cropped to a square around the ink and resized to 32 x 32, so the letter's size
 and place do not matter and all 32 px describe its form: a serif or a slant is 1-2 px of a 64-px
-image, lost when the whole image is averaged down (the style classifier then confused DejaVu Serif
-with other serif faces, 0.78 against 0.98 framed). The frame is centred on the ink centroid and
+image, lost when the whole image is averaged down (trained on whole images averaged to 32 px, the
+sans_serif style classifier named 0.86 of held-out DejaVu Sans and Serif letters right; framed,
+0.99). The frame is centred on the ink centroid and
 holds QUANTILE of the ink, so a stray speck does not shrink the letter; a page without ink is
 read whole.
 """
