@@ -43,16 +43,23 @@ def test_light_shapes_on_dark_grounds(shape_classifier, fill, background):
         assert same["success"] == 0.0 and same["unchanged"] == 1.0
 
 
-def test_the_end_of_run_summary_reads_either_metric():
-    """ugatit.training.summary formats the callback's last scores with the shape metric's
-    summary; glyph scores (data=glyphs) are handed on to the glyph metric's."""
+def test_the_end_of_run_summary_names_the_metric_of_the_data():
+    """ugatit.training.summary prints the callback's last scores under its judge's own title."""
+    from ugatit.evaluation.glyph_metric.scoring import GlyphJudge
     from ugatit.evaluation.shape_metric.callback import ShapeMetricCallback
 
+    callback = ShapeMetricCallback()
+
     class Trainer:
-        callbacks = [ShapeMetricCallback()]
+        callbacks = [callback]
         progress_bar_metrics: dict = {}
 
     glyph = {"joint": 0.5, "style": 0.75, "letter": 0.5, "unchanged": 0.25, "centroid_error": 0.01}
-    Trainer.callbacks[0].last_scores = {"a2b": glyph}
+    callback._judge = GlyphJudge.__new__(GlyphJudge)  # its title and summary need no classifiers
+    callback.last_scores = {"a2b": glyph}
     lines = figures(Trainer())
-    assert any("A->B joint 0.50 (style 0.75, letter 0.50" in line for line in lines)
+    assert any(
+        line.startswith("glyph translation: A->B joint 0.50 (style 0.75, letter 0.50")
+        for line in lines
+    ), lines
+    assert callback.metric_name == "glyph metric"

@@ -127,6 +127,15 @@ class TranslationMetricCallback(pl.Callback):
         """The last scores in one line ("" before the first evaluation)."""
         return self._judge.summary(self.last_scores) if self.last_scores else ""
 
+    def titled_summary(self) -> str:
+        """``shape translation: ...`` / ``glyph translation: ...`` ("" before the first one)."""
+        return f"{self._judge.title}: {self.summary()}" if self.last_scores else ""
+
+    @property
+    def metric_name(self) -> str:
+        """What the metric is called in commands and messages ("" off built-in data)."""
+        return f"{self._judge.prefix} metric" if self._judge is not None else ""
+
     def _evaluate_and_log(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, in_batch_hook: bool = True
     ) -> None:

@@ -11,8 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from ugatit.evaluation.fid_kid_callback import FidKidCallback
-from ugatit.evaluation.shape_metric.callback import ShapeMetricCallback
-from ugatit.evaluation.shape_metric.scoring import summary as shape_summary
+from ugatit.evaluation.translation_metric_callback import TranslationMetricCallback
 from ugatit.training.callbacks import SampleGrid, last_checkpoint_path
 from ugatit.training.progress import bar_values, format_value
 
@@ -58,9 +57,9 @@ def figures(trainer: pl.Trainer) -> list[str]:
         lines.append(
             "last losses: " + ", ".join(f"{k} {format_value(v)}" for k, v in losses.items())
         )
-    shapes = _callback(trainer, ShapeMetricCallback)
-    if shapes is not None and getattr(shapes, "last_scores", None):
-        lines.append(f"shape translation: {shape_summary(shapes.last_scores)}")
+    metric = _callback(trainer, TranslationMetricCallback)
+    if metric is not None and metric.titled_summary():
+        lines.append(metric.titled_summary())
     fid = _callback(trainer, FidKidCallback)
     if fid is not None and getattr(fid, "last_metrics", None):
         lines.append(
@@ -69,15 +68,24 @@ def figures(trainer: pl.Trainer) -> list[str]:
     return lines
 
 
-def next_commands(cfg: DictConfig, checkpoint: str, directions: tuple[str, ...]) -> list[str]:
+def next_commands(
+    cfg: DictConfig,
+    checkpoint: str,
+    directions: tuple[str, ...],
+    data_root: str | Path | None = None,
+    metric_name: str = "",
+) -> list[str]:
+    """The commands that score, use and continue the run; ``data_root`` is where the data module
+    read its images (``data.colours=random`` reads beside ``data.root``)."""
     ckpt = shown_path(checkpoint)
     run_dir = Path(str(cfg.paths.output_dir))
     eval_command = " ".join(["python src/eval.py", f"ckpt_path={ckpt}", *data_overrides(cfg)])
-    test_a = Path(str(cfg.data.get("root") or "")) / "testA"
-    images = shown_path(test_a) if cfg.data.get("root") and test_a.is_dir() else "YOUR_IMAGES"
+    root = data_root or cfg.data.get("root")
+    test_a = Path(str(root or "")) / "testA"
+    images = shown_path(test_a) if root and test_a.is_dir() else "YOUR_IMAGES"
     direction = directions[0]
     return [
-        f"score it (FID/KID{', shape metric' if cfg.data.get('pair') else ''}):",
+        f"score it (FID/KID{f', {metric_name}' if metric_name else ''}):",
         f"  {eval_command}",
         "translate images:",
         f"  python src/translate.py ckpt_path={ckpt} input={images} "
@@ -107,6 +115,13 @@ def run_summary(cfg: DictConfig, trainer: pl.Trainer, module: pl.LightningModule
         lines.append(f"samples:     {shown_path(grid.last_saved)}")
     lines += figures(trainer)
     if checkpoint:
+        metric = _callback(trainer, TranslationMetricCallback)
         lines += ["", "Next:"]
-        lines += next_commands(cfg, checkpoint, tuple(getattr(module, "directions", ("a2b",))))
+        lines += next_commands(
+            cfg,
+            checkpoint,
+            tuple(getattr(module, "directions", ("a2b",))),
+            getattr(trainer.datamodule, "root", None),
+            metric.metric_name if metric is not None else "",
+        )
     return "\n".join(lines)

@@ -91,16 +91,7 @@ class ShapeJudge:
 
 
 def summary(scores: dict[str, dict[str, float]]) -> str:
-    """One line for the console: success and centroid error per direction.
-
-    Training's end-of-run summary (ugatit.training.summary) calls this for the scores of the
-    translation-metric callback whatever the data, so the glyph metric's scores are handed to
-    its own summary.
-    """
-    if any("joint" in s for s in scores.values()):
-        from ugatit.evaluation.glyph_metric.scoring import summary as glyph_summary
-
-        return glyph_summary(scores)
+    """One line for the console: success and centroid error per direction."""
     parts = [
         f"{d.replace('2', '->').upper()} success {s['success']:.2f} "
         f"(unchanged {s['unchanged']:.2f}), centroid error {s['centroid_error']:.3f}, "
