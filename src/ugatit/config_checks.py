@@ -54,6 +54,7 @@ MODEL_RULES: dict[str, Rule] = {
         for name in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "d_loss_scale")
     },
     "model.loss.nce_weight": WEIGHT,
+    "model.loss.cycle_colour": FLAG,
     "model.loss.nce_identity": FLAG,
     "model.loss.flip_equivariance": FLAG,
     "model.nce.num_patches": POSITIVE_INT,

@@ -35,6 +35,7 @@ from ugatit.training.losses import (
     generator_adv_loss,
     generator_cam_loss,
     l1,
+    reconstruction_l1,
 )
 from ugatit.training.settings import LossSettings, parse_settings
 from ugatit.visualize import Visual
@@ -271,7 +272,7 @@ class CycleTranslation(TranslationMethod):
         if w.cycle_weight > 0:
             rec_a = outputs_ba.pop(0).image
             rec_b = outputs_ab.pop(0).image
-            cycle = l1(rec_a, real_a) + l1(rec_b, real_b)
+            cycle = self._reconstruction(rec_a, real_a) + self._reconstruction(rec_b, real_b)
             terms["g_cycle"] = cycle
             weighted.append(w.cycle_weight * cycle)
 
@@ -281,7 +282,9 @@ class CycleTranslation(TranslationMethod):
             id_a = outputs_ba.pop(0)
             id_b = outputs_ab.pop(0)
             if w.identity_weight > 0:
-                identity = l1(id_a.image, real_a) + l1(id_b.image, real_b)
+                identity = self._reconstruction(id_a.image, real_a) + self._reconstruction(
+                    id_b.image, real_b
+                )
                 terms["g_identity"] = identity
                 weighted.append(w.identity_weight * identity)
             if w.cam_weight > 0 and has_cam:
@@ -319,13 +322,13 @@ class CycleTranslation(TranslationMethod):
         inputs = ([fake.image] if w.cycle_weight > 0 else []) + ([real] if wants_identity else [])
         outputs = _run_together(back, inputs, self.batch_generator_calls)
         if w.cycle_weight > 0:
-            cycle = l1(outputs.pop(0).image, real)
+            cycle = self._reconstruction(outputs.pop(0).image, real)
             terms["g_cycle"] = cycle
             weighted.append(w.cycle_weight * cycle)
         if wants_identity:
             same = outputs.pop(0)
             if w.identity_weight > 0:
-                identity = l1(same.image, real)
+                identity = self._reconstruction(same.image, real)
                 terms["g_identity"] = identity
                 weighted.append(w.identity_weight * identity)
             if w.cam_weight > 0 and has_cam and same.cam_logit is not None:
@@ -333,6 +336,9 @@ class CycleTranslation(TranslationMethod):
                 terms["g_cam"] = cam
                 weighted.append(w.cam_weight * cam)
         return torch.stack(weighted).sum(), terms
+
+    def _reconstruction(self, output: Tensor, target: Tensor) -> Tensor:
+        return reconstruction_l1(output, target, self.loss_settings.cycle_colour)
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:

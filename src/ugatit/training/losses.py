@@ -59,6 +59,22 @@ def l1(output: Tensor, target: Tensor) -> Tensor:
     return F.l1_loss(output, target)
 
 
+def standardized(images: Tensor, eps: float = 1e-5) -> Tensor:
+    """Each image's channels with their own mean and spread removed: what an instance norm
+    leaves of an image (its colours' layout, not the colours themselves)."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    spread = images.std(dim=(2, 3), keepdim=True, unbiased=False)
+    return (images - mean) / (spread + eps)
+
+
+def reconstruction_l1(output: Tensor, target: Tensor, colour: bool = True) -> Tensor:
+    """The cycle and identity terms: L1 of the images, or with ``colour=False`` of their
+    standardized channels (no term asks for colours the generator cannot see)."""
+    if colour:
+        return l1(output, target)
+    return l1(standardized(output), standardized(target))
+
+
 def generator_cam_loss(source_logit: Tensor, other_logit: Tensor) -> Tensor:
     """U-GAT-IT's auxiliary classifier loss: the generator's CAM tells its own source domain
     (logit on a source image -> 1) from the other domain (logit on a target image -> 0)."""

@@ -28,6 +28,9 @@ class LossSettings:
     identity_weight: float = 10.0
     cam_weight: float = 1000.0
     d_loss_scale: float = 1.0
+    # false: the cycle and identity terms compare per-image standardized channels (not in the
+    # papers: the generator's instance norms hide each image's colours)
+    cycle_colour: bool = True
 
     def __post_init__(self) -> None:
         if self.gan_mode not in GAN_MODES:
@@ -36,6 +39,7 @@ class LossSettings:
             )
         for name in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "d_loss_scale"):
             _check(f"model.loss.{name}", getattr(self, name))
+        _check("model.loss.cycle_colour", self.cycle_colour)
 
 
 @dataclasses.dataclass(frozen=True)
