@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ugatit.errors import ConfigError, UserError
+from ugatit.data.datamodule import check_load_size
+from ugatit.errors import ConfigError
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 from ugatit.rules import (  # noqa: F401  (re-exported: the entry points' own options use them)
     COUNT,
@@ -160,17 +161,6 @@ def check_config(cfg: Any, rules: Mapping[str, Rule]) -> None:
             rule.check(key, value)
 
 
-def check_load_size(crop_size: Any, load_size: Any, error: type[UserError] = ConfigError) -> None:
-    """Images are resized to load_size and then cropped, so load_size cannot be smaller."""
-    sizes = (crop_size, load_size)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in sizes) and crop_size > load_size:
-        raise error(
-            f"data.crop_size={crop_size} is larger than data.load_size={load_size}: images are "
-            "resized to load_size and then cropped to crop_size. Set load_size >= crop_size, or "
-            "load_size=null for crop_size + 30."
-        )
-
-
 def check_accelerator(cfg: Any) -> None:
     """A GPU trainer on a machine without one: say so, and how to train on the CPU instead."""
     accelerator = _select(cfg, "trainer.accelerator")
@@ -187,14 +177,14 @@ def check_train_config(cfg: Any) -> None:
     """Every check of a training run's composed config; :func:`ugatit.training.pipeline.build` runs it
     first, so a bad value stops the run before data, networks or folders are made."""
     check_config(cfg, TRAIN_RULES)
-    check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"))
+    check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"), ConfigError)
     check_accelerator(cfg)
 
 
 def check_eval_config(cfg: Any) -> None:
     """The numbers and flags of src/eval.py's config (its own keys and the data section)."""
     check_config(cfg, EVAL_RULES)
-    check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"))
+    check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"), ConfigError)
 
 
 def check_translate_config(cfg: Any) -> None:

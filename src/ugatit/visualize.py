@@ -99,3 +99,8 @@ def save_grid(grid: Tensor, path: Path) -> Path:
     with atomic_path(path) as partial:
         save_image(grid, partial, format="png")
     return path
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """Map generator output in [-1, 1] to uint8 pixels the way a saved image file would hold them."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

@@ -14,7 +14,6 @@ from PIL import Image
 from helpers import ROOT, compose_config
 from helpers.checkpoints import trained_checkpoint
 from ugatit.data.dataset import to_tensor
-from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.inference.translation import (
     CheckpointError,
     TranslationError,
@@ -25,6 +24,7 @@ from ugatit.inference.translation import (
     translate_files,
     translate_images,
 )
+from ugatit.visualize import to_uint8
 
 
 @pytest.fixture(scope="module", autouse=True)

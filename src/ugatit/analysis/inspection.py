@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ugatit.directions import GENERATOR_NAMES
 from ugatit.nets.norms import clip_unit
 from ugatit.nets.outputs import GeneratorOutput
-from ugatit.training.base import GENERATOR_NAMES
 
 
 # ------------------------------------------------------------------------------ looking inside

@@ -14,7 +14,6 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from ugatit.config_checks import COUNT, POSITIVE_INT, check_load_size
 from ugatit.data import glyphs, shapes
 from ugatit.data.dataset import ImageFolderDataset, UnpairedImageDataset
 from ugatit.data.download import (
@@ -32,6 +31,8 @@ from ugatit.data.images import (
     report_bad_images,
 )
 from ugatit.data.sampler import UnpairedSampler
+from ugatit.errors import UserError
+from ugatit.rules import COUNT, POSITIVE_INT
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ _DOWNLOAD_KEYS = {
     "expected_counts",
     "max_extracted_bytes",
 }  # both papers: load 286 for crop 256
+
+
+def check_load_size(crop_size: Any, load_size: Any, error: type[UserError] = DataError) -> None:
+    """Images are resized to load_size and then cropped, so load_size cannot be smaller."""
+    sizes = (crop_size, load_size)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in sizes) and crop_size > load_size:
+        raise error(
+            f"data.crop_size={crop_size} is larger than data.load_size={load_size}: images are "
+            "resized to load_size and then cropped to crop_size. Set load_size >= crop_size, or "
+            "load_size=null for crop_size + 30."
+        )
 
 
 class UnpairedDataModule(pl.LightningDataModule):

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from ugatit import atomic, interrupts
 from ugatit.config_checks import FID_COUNT, POSITIVE_INT, check_eval_config
 from ugatit.data.dataset import ImageFolderDataset
+from ugatit.directions import SOURCE_TARGET
 from ugatit.errors import ConfigError
 from ugatit.evaluation.fid_kid import (
     KID_SEED,
@@ -35,7 +36,6 @@ from ugatit.evaluation.fid_kid import (
     inception_features,
     score_folders,
     scores_from_features,
-    to_uint8,
 )
 from ugatit.evaluation.glyph_metric.scoring import markdown_rows as glyph_table
 from ugatit.evaluation.inception_weights import inception_weights_path
@@ -51,10 +51,9 @@ from ugatit.inference.translation import (
     translate_images,
     unit_to_pil,
 )
+from ugatit.visualize import to_uint8
 
 log = logging.getLogger(__name__)
-
-from ugatit.training.base import SOURCE_TARGET  # noqa: E402
 
 EXTRACTOR = "torch-fidelity InceptionV3 (inception-v3-compat), 2048-d pool3 features"
 RESIZE = "torch-fidelity's TF1-style bilinear resize to 299x299 inside the extractor"

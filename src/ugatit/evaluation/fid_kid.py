@@ -31,6 +31,7 @@ from ugatit.evaluation.inception_weights import (
     InceptionWeightsError,
     inception_weights_path,
 )
+from ugatit.visualize import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,6 @@ RealOrFake = Literal["real", "fake"]
 
 class MetricsError(UserError, ValueError):
     """Bad input to FID/KID (missing folder, unreadable image, too few images, wrong tensor)."""
-
-
-def to_uint8(x: Tensor) -> Tensor:
-    """Map generator output in [-1, 1] to uint8 pixels the way a saved image file would hold them."""
-    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 @functools.cache

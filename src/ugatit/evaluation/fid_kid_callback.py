@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ugatit.config_checks import FID_COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
+from ugatit.directions import SOURCE_TARGET
 from ugatit.errors import ConfigError
 from ugatit.evaluation.fid_kid import (
     KID_SUBSET_SIZE,
@@ -33,7 +33,7 @@ from ugatit.evaluation.fid_kid import (
     scores_from_features,
 )
 from ugatit.inference.translation import resolve_device
-from ugatit.training.base import SOURCE_TARGET
+from ugatit.rules import FID_COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,12 @@ class FidKidCallback(pl.Callback):
         self._images: dict[str, Tensor] | None = None  # domain -> (N, 3, H, W) in [-1, 1]
         self._last_iteration: int | None = None
         self.last_metrics: dict[str, float] = {}  # the latest evaluation (end-of-run summary)
+
+    def summary_lines(self) -> list[str]:
+        """The end-of-run summary's line (ugatit.training.summary asks every callback)."""
+        if not self.last_metrics:
+            return []
+        return ["FID/KID: " + ", ".join(f"{k} {v:.3g}" for k, v in self.last_metrics.items())]
 
     # ------------------------------------------------------------------ images
     def _gather(self, batches: Iterable[Any], key: str) -> Tensor:

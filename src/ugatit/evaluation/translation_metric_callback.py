@@ -21,9 +21,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ugatit.config_checks import OPTIONAL_POSITIVE_INT, POSITIVE_INT
+from ugatit.directions import source
 from ugatit.evaluation.judges import Judge, judge_for
-from ugatit.evaluation.shape_metric.scoring import DIRECTIONS
+from ugatit.rules import OPTIONAL_POSITIVE_INT, POSITIVE_INT
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class TranslationMetricCallback(pl.Callback):
         try:
             scores = {}
             for direction in pl_module.directions:
-                images = self._images["ab"[DIRECTIONS[direction][0]]]
+                images = self._images[source(direction)]
                 fakes = self._translate(pl_module, images, direction)
                 scores[direction] = self._judge.score(direction, images, fakes)
         finally:
@@ -127,9 +127,10 @@ class TranslationMetricCallback(pl.Callback):
         """The last scores in one line ("" before the first evaluation)."""
         return self._judge.summary(self.last_scores) if self.last_scores else ""
 
-    def titled_summary(self) -> str:
-        """``shape translation: ...`` / ``glyph translation: ...`` ("" before the first one)."""
-        return f"{self._judge.title}: {self.summary()}" if self.last_scores else ""
+    def summary_lines(self) -> list[str]:
+        """``shape translation: ...`` / ``glyph translation: ...`` for the end-of-run summary
+        (none before the first evaluation)."""
+        return [f"{self._judge.title}: {self.summary()}"] if self.last_scores else []
 
     @property
     def metric_name(self) -> str:

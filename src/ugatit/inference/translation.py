@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from ugatit import atomic, interrupts
+from ugatit import atomic, directions, interrupts
 from ugatit.checkpoints.files import CheckpointError, load_checkpoint_file, require_entries
 from ugatit.checkpoints.methods import build_method
 from ugatit.checkpoints.models import check_weights_fit
@@ -40,14 +40,12 @@ from ugatit.data.images import (
     report_bad_images,
 )
 from ugatit.errors import UserError
-from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 from ugatit.training.base import TranslationMethod
-from ugatit.visualize import colorize_heatmap, to_unit_range
+from ugatit.visualize import colorize_heatmap, to_uint8, to_unit_range
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("a2b", "b2a")
 _WARN_LISTED = 5  # how many left-out files a warning names
 CHECKPOINT_SOURCES = (
     "Pass a .ckpt written by src/train.py (checkpoints/last.ckpt in its run folder) or by "
@@ -78,9 +76,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise TranslationError(f"direction={direction!r} is invalid; use a2b or b2a.")
-    return direction
+    return directions.check_direction(direction, TranslationError)
 
 
 @dataclasses.dataclass

@@ -34,8 +34,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit import atomic, registry
-from ugatit.config_checks import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.errors import ConfigError, UserError
+from ugatit.rules import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.training.base import TranslationMethod
 from ugatit.training.cycle import CycleTranslation
 

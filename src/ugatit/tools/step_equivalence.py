@@ -25,8 +25,8 @@ from ugatit import atomic
 from ugatit.data.dataset import to_tensor
 from ugatit.data.images import list_images, load_rgb
 from ugatit.errors import UserError
-from ugatit.evaluation.fid_kid import to_uint8
 from ugatit.inference.translation import load_checkpoint, translate_images
+from ugatit.visualize import to_uint8
 
 VARIANTS = {"separate": "false", "batched": "true"}
 

@@ -27,6 +27,7 @@ from ugatit import registry
 from ugatit.checkpoints.methods import METHOD_KEY
 from ugatit.checkpoints.models import align_average_weights
 from ugatit.config_checks import MODEL_RULES
+from ugatit.directions import DIRECTIONS, GENERATOR_NAMES, check_direction
 from ugatit.errors import ConfigError, UserError
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
@@ -36,12 +37,6 @@ from ugatit.training.side_by_side import run_pair
 from ugatit.visualize import Visual
 
 log = logging.getLogger(__name__)
-
-ALL_DIRECTIONS = ("a2b", "b2a")
-# attribute names of each direction's generator (and, with "_ema", of its weight average):
-# the state-dict prefixes of every checkpoint this project has written
-GENERATOR_NAMES = {"a2b": "generator_ab", "b2a": "generator_ba"}
-SOURCE_TARGET = {"a2b": ("a", "b"), "b2a": ("b", "a")}  # batch keys: what is read, what is made
 
 
 class _PendingCheck:
@@ -142,7 +137,7 @@ class TranslationMethod(pl.LightningModule):
     """Base of every method. Subclasses build their networks in ``__init__`` (after calling
     :meth:`setup_common`) and implement the declarations below."""
 
-    directions: tuple[str, ...] = ALL_DIRECTIONS
+    directions: tuple[str, ...] = DIRECTIONS
 
     # ================================================================ declarations
     def optimizer_specs(self) -> list[OptimizerSpec]:
@@ -241,8 +236,7 @@ class TranslationMethod(pl.LightningModule):
         return [self.generator(d) for d in self.directions]
 
     def check_direction(self, direction: str) -> str:
-        if direction not in ALL_DIRECTIONS:
-            raise DirectionError(f"direction must be 'a2b' or 'b2a', got {direction!r}.")
+        check_direction(direction, DirectionError)
         if direction not in self.directions:
             raise DirectionError(
                 f"This {type(self).__name__} model translates {', '.join(self.directions)} only "

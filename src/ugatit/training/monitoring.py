@@ -21,8 +21,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ugatit.config_checks import POSITIVE_INT
 from ugatit.nets.base import Generator
+from ugatit.rules import POSITIVE_INT
 from ugatit.training.base import TranslationMethod
 
 

@@ -10,8 +10,6 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from ugatit.evaluation.fid_kid_callback import FidKidCallback
-from ugatit.evaluation.translation_metric_callback import TranslationMetricCallback
 from ugatit.training.callbacks import SampleGrid, last_checkpoint_path
 from ugatit.training.progress import bar_values, format_value
 
@@ -57,14 +55,8 @@ def figures(trainer: pl.Trainer) -> list[str]:
         lines.append(
             "last losses: " + ", ".join(f"{k} {format_value(v)}" for k, v in losses.items())
         )
-    metric = _callback(trainer, TranslationMetricCallback)
-    if metric is not None and metric.titled_summary():
-        lines.append(metric.titled_summary())
-    fid = _callback(trainer, FidKidCallback)
-    if fid is not None and getattr(fid, "last_metrics", None):
-        lines.append(
-            "FID/KID: " + ", ".join(f"{k} {format_value(v)}" for k, v in fid.last_metrics.items())
-        )
+    for callback in trainer.callbacks:  # the metric callbacks say their own results
+        lines += getattr(callback, "summary_lines", list)()
     return lines
 
 
@@ -115,13 +107,13 @@ def run_summary(cfg: DictConfig, trainer: pl.Trainer, module: pl.LightningModule
         lines.append(f"samples:     {shown_path(grid.last_saved)}")
     lines += figures(trainer)
     if checkpoint:
-        metric = _callback(trainer, TranslationMetricCallback)
+        metric_names = [getattr(c, "metric_name", "") for c in trainer.callbacks]
         lines += ["", "Next:"]
         lines += next_commands(
             cfg,
             checkpoint,
             tuple(getattr(module, "directions", ("a2b",))),
             getattr(trainer.datamodule, "root", None),
-            metric.metric_name if metric is not None else "",
+            next((name for name in metric_names if name), ""),
         )
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ugatit.data.glyphs import check_pair
+from ugatit.directions import pair_indices
 from ugatit.evaluation.glyph_metric.classifier import (
     NONE,
     LetterClassifier,
@@ -28,7 +29,6 @@ from ugatit.evaluation.glyph_metric.classifier import (
     load_style_classifier,
 )
 from ugatit.evaluation.shape_metric.foreground import geometry
-from ugatit.evaluation.shape_metric.scoring import DIRECTIONS
 
 KEYS = ("joint", "style", "letter", "unchanged", "centroid_error")
 
@@ -92,7 +92,7 @@ class GlyphJudge:
         return self._letters, self._style
 
     def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
-        source, target = DIRECTIONS[direction]
+        source, target = pair_indices(direction)
         letters, style = self.classifiers
         return score_translations(
             sources, translations, self.fonts[source], self.fonts[target], letters, style

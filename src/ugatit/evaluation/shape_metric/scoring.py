@@ -18,10 +18,10 @@ from pathlib import Path
 from torch import Tensor
 
 from ugatit.data.shapes import check_pair
+from ugatit.directions import pair_indices
 from ugatit.evaluation.shape_metric.classifier import ShapeClassifier, load_or_train
 from ugatit.evaluation.shape_metric.foreground import geometry
 
-DIRECTIONS = {"a2b": (0, 1), "b2a": (1, 0)}  # (source, target) index into the pair's kinds
 KEYS = ("success", "unchanged", "empty", "centroid_error", "size_ratio")
 
 
@@ -78,7 +78,7 @@ class ShapeJudge:
         return self._classifier
 
     def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
-        source, target = DIRECTIONS[direction]
+        source, target = pair_indices(direction)
         return score_translations(
             sources, translations, self.kinds[source], self.kinds[target], self.classifier
         )
