@@ -162,6 +162,7 @@ class ResnetAdaILNBlock(nn.Module):
     input_colour=FLAG,
     colour_skip=FLAG,
     colour_pools=Number(integer=True, low=0, high=16),
+    colour_relative=FLAG,
 )
 class UgatitGenerator(Generator):
     """U-GAT-IT generator: encoder, CAM attention, gamma/beta MLP, AdaLIN decoder.
@@ -187,6 +188,7 @@ class UgatitGenerator(Generator):
         input_colour: bool = False,
         colour_skip: bool = False,
         colour_pools: int = 0,
+        colour_relative: bool = False,
     ) -> None:
         super().__init__()
         adaptive = is_adaptive(norm)
@@ -199,6 +201,10 @@ class UgatitGenerator(Generator):
                 "not adaptive; use norm=adalin or adain, or input_colour=false."
             )
         self.input_colour = bool(input_colour)
+        # the output's colours are given relative to the input's: tanh(mean + spread * y), with
+        # the input's per-channel mean and spread before its tanh (not in the paper); keeping
+        # the colours is then what the network does unless it learns otherwise
+        self.colour_relative = bool(colour_relative)
         # the input, averaged down to the decoder's size, added (through a 1x1 conv) to the
         # decoder's features before it upsamples: where each colour was, which the encoder's
         # instance norms hide (not in the paper)
@@ -342,7 +348,11 @@ class UgatitGenerator(Generator):
             x = self._decode_block(i, x, gamma, beta)
         if self.colour_skip is not None:
             x = x + self.colour_skip(F.avg_pool2d(image, 2**N_DOWNSAMPLING))
-        return GeneratorOutput(self.UpBlock2(x), cam_logit, heatmap)
+        if not self.colour_relative:
+            return GeneratorOutput(self.UpBlock2(x), cam_logit, heatmap)
+        mean, spread = _pre_tanh_statistics(image)
+        y = self.UpBlock2[:-1](x)  # all but the final tanh
+        return GeneratorOutput(torch.tanh(mean + spread * y), cam_logit, heatmap)
 
     def _pooled_colours(self, image: Tensor, features: Tensor) -> Tensor:
         """[B, pools * C]: the input's colour under each learned pooling map (softmax over the
@@ -372,6 +382,15 @@ class UgatitGenerator(Generator):
         if top == "UpBlock2":
             return "upsample"
         return None
+
+
+def _pre_tanh_statistics(x: Tensor, floor: float = 0.1) -> tuple[Tensor, Tensor]:
+    """Per image and channel, [B, C, 1, 1]: mean and spread of atanh(x), the values a tanh output
+    would have had; the spread has a floor so that a flat image still gives room to draw."""
+    raw = torch.atanh(x.float().clamp(-0.999, 0.999))
+    mean = raw.mean(dim=(2, 3), keepdim=True)
+    spread = (raw.var(dim=(2, 3), keepdim=True, unbiased=False) + floor**2).sqrt()
+    return mean.to(x.dtype), spread.to(x.dtype)
 
 
 def _channel_statistics(x: Tensor) -> Tensor:
