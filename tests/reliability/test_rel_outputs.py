@@ -20,11 +20,12 @@ from PIL import Image
 from helpers import ROOT, compose_config, tiny_module
 from helpers.port_reference import cut_generator_state
 from ugatit import atomic
+from ugatit.directions import DIRECTIONS
 from ugatit.errors import RunStopped
 from ugatit.evaluation import evaluate as evaluate_module
 from ugatit.inference import translation
 from ugatit.inference.export import ExportError, export
-from ugatit.inference.translation import DIRECTIONS, LoadedModel, TranslationError, translate_files
+from ugatit.inference.translation import LoadedModel, TranslationError, translate_files
 from ugatit.interrupts import Terminated
 from ugatit.tools.convert import ConversionError, convert_cut
 from ugatit.tools.convert.writing import checkpoint_dict

@@ -17,10 +17,11 @@ from PIL import Image
 
 from helpers import compose_config, tiny_module
 from ugatit.data.datamodule import UnpairedDataModule
+from ugatit.directions import DIRECTIONS
 from ugatit.evaluation.evaluate import FID_MIN_IMAGES, evaluate, evaluate_checkpoint, write_reports
 from ugatit.evaluation.inception_weights import InceptionWeightsError, inception_weights_path
 from ugatit.inference import translation
-from ugatit.inference.translation import DIRECTIONS, LoadedModel, TranslationError, translate_files
+from ugatit.inference.translation import LoadedModel, TranslationError, translate_files
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
