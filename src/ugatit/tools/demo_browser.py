@@ -136,9 +136,27 @@ def _picture(page, base_url: str, selector: str) -> Image.Image | None:
     return Image.open(io.BytesIO(body)).convert("RGB")
 
 
-def _upload(page, path: Path, timeout_s: float) -> None:
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    page.locator("#upload").get_by_text(Path(path).name).first.wait_for(timeout=timeout_s * 1000)
+def _open_and_upload(page, url: str, path: Path, timeout_s: float, choose=None, tries: int = 3):
+    """Open the page, make the choices (``choose(page)``), choose ``path`` in the upload box and
+    wait until the page names it. On a loaded machine the page can take the file before its
+    scripts listen (CI once waited 60 s for a name that never came), so the page is opened again,
+    up to ``tries`` times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        page.goto(url)
+        page.wait_for_load_state("load")
+        page.locator("#translate").wait_for(timeout=timeout_s * 1000)
+        if choose is not None:
+            choose(page)
+        page.locator("#upload input[type=file]").set_input_files(str(path))
+        shown = page.locator("#upload").get_by_text(Path(path).name).first
+        try:
+            shown.wait_for(timeout=timeout_s * 1000 / tries)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
 
 
 def upload_and_translate(
@@ -150,12 +168,14 @@ def upload_and_translate(
     timeout_s: float = 60,
 ) -> PageResult:
     """Open the page, choose, upload ``image``, press Translate; the pictures shown."""
-    page.goto(url)
-    if checkpoint is not None:
-        page.locator("#checkpoint input").fill(checkpoint)
-        page.keyboard.press("Enter")
-    page.get_by_label(DIRECTION_LABELS[direction]).check()
-    _upload(page, image, timeout_s)
+
+    def choose(page) -> None:
+        if checkpoint is not None:
+            page.locator("#checkpoint input").fill(checkpoint)
+            page.keyboard.press("Enter")
+        page.get_by_label(DIRECTION_LABELS[direction]).check()
+
+    _open_and_upload(page, url, image, timeout_s, choose)
     start = time.monotonic()
     page.locator("#translate").click()
     page.locator("#translation img").wait_for(timeout=timeout_s * 1000)
@@ -168,8 +188,7 @@ def upload_and_translate(
 
 def page_error(page, url: str, upload: Path, timeout_s: float = 30) -> str:
     """Upload a file the demo must refuse and press Translate: the message the page shows."""
-    page.goto(url)
-    _upload(page, upload, timeout_s)
+    _open_and_upload(page, url, upload, timeout_s)
     page.locator("#translate").click()
     toast = page.locator(".toast-body")
     toast.first.wait_for(timeout=timeout_s * 1000)
