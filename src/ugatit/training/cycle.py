@@ -36,6 +36,7 @@ from ugatit.training.losses import (
     generator_cam_loss,
     l1,
     reconstruction_l1,
+    standardized,
 )
 from ugatit.training.settings import LossSettings, parse_settings
 from ugatit.visualize import Visual
@@ -85,6 +86,7 @@ class CycleTranslation(TranslationMethod):
         compile: bool = False,
         ema_decay: float = 0.0,
         diff_augment: str | None = None,
+        discriminator_colour: bool = True,
         update_order: str = "discriminator_first",
         batch_generator_calls: bool = True,
         batch_discriminator_calls: bool = True,
@@ -112,6 +114,7 @@ class CycleTranslation(TranslationMethod):
                 "compile": compile,
                 "ema_decay": ema_decay,
                 "diff_augment": diff_augment,
+                "discriminator_colour": discriminator_colour,
                 "update_order": update_order,
                 "batch_generator_calls": batch_generator_calls,
                 "batch_discriminator_calls": batch_discriminator_calls,
@@ -145,6 +148,9 @@ class CycleTranslation(TranslationMethod):
         self.add_weight_averages()
         # DiffAugment of every discriminator input, real and fake, in both steps (off: ())
         self.augment_policy = parse_policy(diff_augment)
+        # false: the discriminators judge each image's standardized channels (its colours'
+        # layout, what the generators' instance-normed encoders see), not its colours
+        self.discriminator_colour = bool(discriminator_colour)
         self.pool_a = ImagePool(pool_size, seed=seed)
         self.pool_b = ImagePool(pool_size, seed=seed + 1)
 
@@ -228,7 +234,7 @@ class CycleTranslation(TranslationMethod):
         if not self.batch_discriminator_calls or real.shape[1:] != fake.shape[1:]:
             return self._judge(discriminator, real), self._judge(discriminator, fake)
         sizes = [real.shape[0], fake.shape[0]]
-        images = torch.cat([diff_augment(x, self.augment_policy) for x in (real, fake)])
+        images = torch.cat([self._discriminator_input(x) for x in (real, fake)])
         if getattr(discriminator, "accepts_call_groups", False):
             heads = discriminator(images, sizes)
         else:
@@ -238,7 +244,13 @@ class CycleTranslation(TranslationMethod):
 
     def _judge(self, discriminator: nn.Module, images: Tensor) -> Any:
         """The discriminator on ``images``, through DiffAugment when it is on."""
-        return discriminator(diff_augment(images, self.augment_policy))
+        return discriminator(self._discriminator_input(images))
+
+    def _discriminator_input(self, images: Tensor) -> Tensor:
+        """What a discriminator sees of ``images``: DiffAugment's draw when it is on, and
+        without ``discriminator_colour`` each image's standardized channels."""
+        images = diff_augment(images, self.augment_policy)
+        return images if self.discriminator_colour else standardized(images)
 
     def _generator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
