@@ -56,7 +56,6 @@ MODEL_RULES: dict[str, Rule] = {
     },
     "model.loss.nce_weight": WEIGHT,
     "model.loss.cycle_colour": FLAG,
-    "model.discriminator_colour": FLAG,
     "model.loss.nce_identity": FLAG,
     "model.loss.flip_equivariance": FLAG,
     "model.nce.num_patches": POSITIVE_INT,

@@ -1,9 +1,10 @@
 """The colour-blind options of the cycle methods (not in the papers, off by default).
 
 ``model.loss.cycle_colour=false`` compares standardized channels in the cycle and identity terms,
-``model.discriminator_colour=false`` shows the discriminators standardized channels: neither may
-then tell an image from the same image recoloured channel by channel (a positive scale and a
-shift per channel, what the encoders' instance norms remove), and both must still see layout.
+``model.discriminator_input=figure_ground`` shows the discriminators where each image differs from
+its border: neither may then tell an image from the same image recoloured channel by channel (a
+scale and a shift per channel; the figure-ground map also ignores which of two colours is the
+brighter), and both must still see the layout.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import pytest
 import torch
 
 from helpers import TINY_UGATIT_NETS
+from ugatit.errors import ConfigError
 from ugatit.training.cycle import CycleTranslation
+from ugatit.training.discriminator_views import figure_ground
 from ugatit.training.losses import reconstruction_l1
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,12 +40,30 @@ def test_colour_blind_reconstruction_ignores_a_recolouring_but_not_a_moved_shape
     assert reconstruction_l1(target, moved, colour=False) > 0.5
 
 
-@pytest.mark.parametrize("colour", [True, False])
-def test_discriminators_see_colours_only_when_asked(colour: bool) -> None:
+def _two_colour_square(fill, ground) -> torch.Tensor:
+    image = torch.tensor(ground).view(1, 3, 1, 1).expand(1, 3, 32, 32).clone()
+    image[:, :, 8:20, 10:24] = torch.tensor(fill).view(1, 3, 1, 1)
+    return image
+
+
+def test_the_figure_ground_map_is_the_same_for_any_two_colours_and_moves_with_the_shape() -> None:
+    dark_on_pale = figure_ground(_two_colour_square((-0.8, -0.6, 0.2), (0.9, 0.8, 0.7)))
+    # another fill and ground, and one whose channels are brighter inside in two of the three
+    pale_on_dark = figure_ground(_two_colour_square((0.9, -0.9, 0.5), (-0.5, 0.7, -0.9)))
+    assert torch.allclose(dark_on_pale, pale_on_dark, atol=1e-4)
+    assert dark_on_pale[0, 0, 12, 15] > 0 > dark_on_pale[0, 0, 0, 0]  # figure above the ground
+    assert torch.equal(dark_on_pale[:, 0], dark_on_pale[:, 2])  # one map in every channel
+    moved = figure_ground(_two_colour_square((-0.8, -0.6, 0.2), (0.9, 0.8, 0.7)).roll(5, dims=3))
+    assert (moved - dark_on_pale).abs().mean() > 0.3
+
+
+@pytest.mark.parametrize("view", ["image", "figure_ground"])
+def test_discriminators_see_colours_only_through_the_image_view(view: str) -> None:
     torch.manual_seed(0)
     module = CycleTranslation(
-        **TINY_UGATIT_NETS, discriminator_colour=colour, schedule={"max_iterations": 1}
+        **TINY_UGATIT_NETS, discriminator_input=view, schedule={"max_iterations": 1}
     )
+    colour = view == "image"
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     seen = module._discriminator_input(images)
     seen_recoloured = module._discriminator_input(_recoloured(images))
@@ -56,6 +77,10 @@ def test_discriminators_see_colours_only_when_asked(colour: bool) -> None:
         for a, b in zip(heads, heads_recoloured, strict=True)
     )
     assert same is (not colour)
-    if not colour:  # what is left is the layout: each channel has mean 0 and spread 1
-        assert seen.mean(dim=(2, 3)).abs().max() < 1e-5
-        assert torch.allclose(seen.std(dim=(2, 3), unbiased=False), torch.ones(2, 3), atol=1e-3)
+
+
+def test_an_unknown_view_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"use image \(the papers\) or figure_ground"):
+        CycleTranslation(
+            **TINY_UGATIT_NETS, discriminator_input="grey", schedule={"max_iterations": 1}
+        )

@@ -29,6 +29,7 @@ from ugatit.training.base import (
     build_network,
     plain,
 )
+from ugatit.training.discriminator_views import discriminator_view
 from ugatit.training.image_pool import ImagePool
 from ugatit.training.losses import (
     discriminator_adv_loss,
@@ -36,7 +37,6 @@ from ugatit.training.losses import (
     generator_cam_loss,
     l1,
     reconstruction_l1,
-    standardized,
 )
 from ugatit.training.settings import LossSettings, parse_settings
 from ugatit.visualize import Visual
@@ -86,7 +86,7 @@ class CycleTranslation(TranslationMethod):
         compile: bool = False,
         ema_decay: float = 0.0,
         diff_augment: str | None = None,
-        discriminator_colour: bool = True,
+        discriminator_input: str = "image",
         update_order: str = "discriminator_first",
         batch_generator_calls: bool = True,
         batch_discriminator_calls: bool = True,
@@ -114,7 +114,7 @@ class CycleTranslation(TranslationMethod):
                 "compile": compile,
                 "ema_decay": ema_decay,
                 "diff_augment": diff_augment,
-                "discriminator_colour": discriminator_colour,
+                "discriminator_input": discriminator_input,
                 "update_order": update_order,
                 "batch_generator_calls": batch_generator_calls,
                 "batch_discriminator_calls": batch_discriminator_calls,
@@ -148,9 +148,8 @@ class CycleTranslation(TranslationMethod):
         self.add_weight_averages()
         # DiffAugment of every discriminator input, real and fake, in both steps (off: ())
         self.augment_policy = parse_policy(diff_augment)
-        # false: the discriminators judge each image's standardized channels (its colours'
-        # layout, what the generators' instance-normed encoders see), not its colours
-        self.discriminator_colour = bool(discriminator_colour)
+        # what the discriminators judge: the images (the papers) or their figure-ground maps
+        self.discriminator_view = discriminator_view(discriminator_input)
         self.pool_a = ImagePool(pool_size, seed=seed)
         self.pool_b = ImagePool(pool_size, seed=seed + 1)
 
@@ -247,10 +246,9 @@ class CycleTranslation(TranslationMethod):
         return discriminator(self._discriminator_input(images))
 
     def _discriminator_input(self, images: Tensor) -> Tensor:
-        """What a discriminator sees of ``images``: DiffAugment's draw when it is on, and
-        without ``discriminator_colour`` each image's standardized channels."""
-        images = diff_augment(images, self.augment_policy)
-        return images if self.discriminator_colour else standardized(images)
+        """What a discriminator sees of ``images``: DiffAugment's draw when it is on, through
+        the configured view (``discriminator_input``)."""
+        return self.discriminator_view(diff_augment(images, self.augment_policy))
 
     def _generator_loss(
         self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
