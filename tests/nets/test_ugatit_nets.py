@@ -291,3 +291,20 @@ def test_activation_checkpointing_recomputes_the_blocks_and_changes_nothing(ligh
     with torch.no_grad():
         saving(x)
     assert len(runs) == 4
+
+
+def test_colour_relative_draws_on_the_inputs_own_colours() -> None:
+    """With ``colour_relative`` the output is tanh(mean + spread * y) of the input's per-channel
+    pre-tanh statistics: a generator whose drawing y is blank gives back a flat input's colour,
+    and without the option the same generator gives a grey (tanh(0) = 0) whatever the input."""
+    torch.manual_seed(0)
+    colour = torch.tensor([0.6, -0.4, 0.1]).view(1, 3, 1, 1)
+    flat = colour.expand(2, 3, 32, 32).clone()
+    flat[1] = -flat[1]
+    for relative in (True, False):
+        g = UgatitGenerator(ngf=8, n_res=1, img_size=32, light=True, colour_relative=relative)
+        last_conv = [m for m in g.UpBlock2 if isinstance(m, nn.Conv2d)][-1]
+        nn.init.zeros_(last_conv.weight)  # (the official code's convs have no bias)
+        out = g(flat).image
+        expected = flat if relative else torch.zeros_like(flat)
+        assert torch.allclose(out, expected, atol=1e-3), relative

@@ -54,7 +54,7 @@ from ugatit.nets.outputs import DiscriminatorHead, GeneratorOutput
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
 from ugatit.nets.spectral_groups import apply_scaled, call_grouped, group_scales
 from ugatit.registry import register_network
-from ugatit.rules import Number, OneOf
+from ugatit.rules import OneOf
 
 CAM_WEIGHTS: tuple[str, ...] = ("normalized", "raw")
 N_DOWNSAMPLING = 2
@@ -159,9 +159,6 @@ class ResnetAdaILNBlock(nn.Module):
     rho_offset=UNIT,
     unbiased_variance=FLAG,
     checkpoint_blocks=FLAG,
-    input_colour=FLAG,
-    colour_skip=FLAG,
-    colour_pools=Number(integer=True, low=0, high=16),
     colour_relative=FLAG,
 )
 class UgatitGenerator(Generator):
@@ -185,32 +182,16 @@ class UgatitGenerator(Generator):
         rho_offset: float = 0.0,
         unbiased_variance: bool = False,
         checkpoint_blocks: bool = False,
-        input_colour: bool = False,
-        colour_skip: bool = False,
-        colour_pools: int = 0,
         colour_relative: bool = False,
     ) -> None:
         super().__init__()
         adaptive = is_adaptive(norm)
-        # the input's per-channel mean and spread join the gamma/beta MLP's input: the encoder's
-        # instance norms remove them, so without it the decoder cannot know the input's colours
-        # (not in the paper; needs an adaptive norm)
-        if (input_colour or colour_pools) and not adaptive:
-            raise ValueError(
-                f"model.generator.input_colour=true feeds the adaptive norm, but norm={norm!r} is "
-                "not adaptive; use norm=adalin or adain, or input_colour=false."
-            )
-        self.input_colour = bool(input_colour)
         # the output's colours are given relative to the input's: tanh(mean + spread * y), with
-        # the input's per-channel mean and spread before its tanh (not in the paper); keeping
-        # the colours is then what the network does unless it learns otherwise
+        # the input's per-channel mean and spread before its tanh (not in the paper). The
+        # encoder's instance norms remove the input's colours, so without it no term that asks
+        # for them can be met; with it keeping them is what the network does unless it learns
+        # otherwise
         self.colour_relative = bool(colour_relative)
-        # the input, averaged down to the decoder's size, added (through a 1x1 conv) to the
-        # decoder's features before it upsamples: where each colour was, which the encoder's
-        # instance norms hide (not in the paper)
-        self.colour_skip = (
-            nn.Conv2d(in_channels, ngf * 2**N_DOWNSAMPLING, 1) if colour_skip else None
-        )
         # recompute the residual blocks' activations in the backward pass instead of keeping
         # them: less memory for small cards, one more forward pass of those blocks in compute
         self.checkpoint_blocks = bool(checkpoint_blocks)
@@ -246,8 +227,6 @@ class UgatitGenerator(Generator):
 
         if adaptive:
             mlp_in = dim if light else (img_size // 4) ** 2 * dim
-            mlp_in += 2 * in_channels if input_colour else 0
-            mlp_in += colour_pools * in_channels
             self.FC = nn.Sequential(
                 nn.Linear(mlp_in, dim, bias=False),
                 nn.ReLU(True),
@@ -256,12 +235,6 @@ class UgatitGenerator(Generator):
             )
             self.gamma = nn.Linear(dim, dim, bias=False)
             self.beta = nn.Linear(dim, dim, bias=False)
-
-        # colour_pools > 0: that many learned attention maps over the encoded image each pool the
-        # input's colour (e.g. the object's and the background's); the pooled colours join the
-        # gamma/beta MLP's input. The encoder's instance norms hide absolute colours; this hands
-        # the decoder the colours without the layout (not in the paper)
-        self.colour_pool = nn.Conv2d(dim, colour_pools, 1) if colour_pools else None
 
         def decoder_norm() -> nn.Module:
             return make_decoder_norm(
@@ -327,7 +300,6 @@ class UgatitGenerator(Generator):
     def forward(self, x: Tensor) -> GeneratorOutput:
         self._check_input(x)
         image = x
-        colour = _channel_statistics(x) if self.input_colour else None
         x = self._encode(x)
         cam_logit = heatmap = None
         if self.use_cam:
@@ -337,29 +309,15 @@ class UgatitGenerator(Generator):
         gamma = beta = None
         if self.adaptive:
             pooled = F.adaptive_avg_pool2d(x, 1) if self.light else x
-            features = pooled.reshape(x.shape[0], -1)
-            if colour is not None:
-                features = torch.cat([features, colour.to(features.dtype)], dim=1)
-            if self.colour_pool is not None:
-                features = torch.cat([features, self._pooled_colours(image, x)], dim=1)
-            style = self.FC(features)
+            style = self.FC(pooled.reshape(x.shape[0], -1))
             gamma, beta = self.gamma(style), self.beta(style)
         for i in range(1, self.n_res + 1):
             x = self._decode_block(i, x, gamma, beta)
-        if self.colour_skip is not None:
-            x = x + self.colour_skip(F.avg_pool2d(image, 2**N_DOWNSAMPLING))
         if not self.colour_relative:
             return GeneratorOutput(self.UpBlock2(x), cam_logit, heatmap)
         mean, spread = _pre_tanh_statistics(image)
         y = self.UpBlock2[:-1](x)  # all but the final tanh
         return GeneratorOutput(torch.tanh(mean + spread * y), cam_logit, heatmap)
-
-    def _pooled_colours(self, image: Tensor, features: Tensor) -> Tensor:
-        """[B, pools * C]: the input's colour under each learned pooling map (softmax over the
-        encoded image's positions)."""
-        weights = self.colour_pool(features).flatten(2).softmax(dim=2)  # [B, pools, h*w]
-        small = F.adaptive_avg_pool2d(image, features.shape[-2:]).flatten(2)  # [B, C, h*w]
-        return torch.einsum("bkn,bcn->bkc", weights, small.to(weights.dtype)).flatten(1)
 
     @property
     def has_attention(self) -> bool:
@@ -391,12 +349,6 @@ def _pre_tanh_statistics(x: Tensor, floor: float = 0.1) -> tuple[Tensor, Tensor]
     mean = raw.mean(dim=(2, 3), keepdim=True)
     spread = (raw.var(dim=(2, 3), keepdim=True, unbiased=False) + floor**2).sqrt()
     return mean.to(x.dtype), spread.to(x.dtype)
-
-
-def _channel_statistics(x: Tensor) -> Tensor:
-    """Per image and channel: mean and standard deviation over the pixels, [B, 2C]."""
-    flat = x.flatten(2)
-    return torch.cat([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
 
 
 def discriminator_min_size(n_layers: int) -> int:
