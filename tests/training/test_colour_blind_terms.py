@@ -84,3 +84,30 @@ def test_an_unknown_view_is_refused_with_the_choices() -> None:
         CycleTranslation(
             **TINY_UGATIT_NETS, discriminator_input="grey", schedule={"max_iterations": 1}
         )
+
+
+def _logits(heads) -> torch.Tensor:
+    parts = heads if isinstance(heads, (list, tuple)) else [heads]
+    return torch.cat([getattr(h, "patch_logit", h).flatten() for h in parts])
+
+
+def test_cut_judges_through_the_configured_view() -> None:
+    from ugatit.training.contrastive import ContrastiveTranslation
+
+    torch.manual_seed(0)
+    module = ContrastiveTranslation(
+        generator={"_target_": "ugatit.nets.cut.CutGenerator", "ngf": 4, "n_blocks": 1},
+        discriminator={"_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator", "ndf": 4},
+        nce={"layers": [0, 4, 8, 12], "num_patches": 8, "mlp_channels": 8},
+        schedule={"max_iterations": 1},
+        discriminator_input="figure_ground",
+    )
+    module.eval()
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    seen, seen_recoloured = (
+        _logits(module._judge(images)),
+        _logits(module._judge(_recoloured(images))),
+    )
+    assert torch.allclose(seen, seen_recoloured, atol=1e-3 * seen.abs().max().item())
+    direct = _logits(module.discriminator_b(_recoloured(images)))
+    assert not torch.allclose(seen, direct, atol=1e-3 * seen.abs().max().item())

@@ -30,6 +30,7 @@ from ugatit.training.base import (
     build_network,
     plain,
 )
+from ugatit.training.discriminator_views import discriminator_view
 from ugatit.training.losses import discriminator_adv_loss, generator_adv_loss, l1, patch_nce_loss
 from ugatit.training.settings import ContrastiveLossSettings, NceSettings, parse_settings
 from ugatit.visualize import Visual
@@ -54,6 +55,7 @@ class ContrastiveTranslation(TranslationMethod):
         channels_last: bool = False,
         compile: bool = False,
         ema_decay: float = 0.0,
+        discriminator_input: str = "image",
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
@@ -72,6 +74,7 @@ class ContrastiveTranslation(TranslationMethod):
                 "channels_last": channels_last,
                 "compile": compile,
                 "ema_decay": ema_decay,
+                "discriminator_input": discriminator_input,
             },
             optimizer,
             schedule,
@@ -84,6 +87,8 @@ class ContrastiveTranslation(TranslationMethod):
         self.nce_settings = parse_settings(NceSettings, nce, "nce")
         self.generator_ab = build_generator(generator)
         self.discriminator_b: nn.Module = build_network(discriminator, "model.discriminator")
+        # what the discriminator judges: the images (the paper) or their figure-ground maps
+        self.discriminator_view = discriminator_view(discriminator_input)
         # built from the feature shapes up front (the official code waits for the first batch)
         channels = self.generator_ab.feature_channels(self.nce_settings.layers)
         self.patch_sampler = PatchSampler(channels, self.nce_settings.mlp_channels)
@@ -135,19 +140,22 @@ class ContrastiveTranslation(TranslationMethod):
     # ------------------------------------------------------------------ losses
     def _discriminator_step(self, state: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         w = self.loss_settings
-        net = self.discriminator_b
         d_b = discriminator_adv_loss(
-            net(state["real_b"]), net(state["fake_b"].detach()), w.gan_mode
+            self._judge(state["real_b"]), self._judge(state["fake_b"].detach()), w.gan_mode
         )
         total = w.d_loss_scale * d_b
         return total, {"d_b": d_b, "d_total": total}
+
+    def _judge(self, images: Tensor) -> Any:
+        """The discriminator's verdict on ``images`` through the configured view."""
+        return self.discriminator_b(self.discriminator_view(images))
 
     def _generator_step(self, state: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         w = self.loss_settings
         terms: dict[str, Tensor] = {}
         weighted: list[Tensor] = []
         if w.adv_weight > 0:
-            adv = generator_adv_loss(self.discriminator_b(state["fake_b"]), w.gan_mode)
+            adv = generator_adv_loss(self._judge(state["fake_b"]), w.gan_mode)
             terms["g_adv"] = adv
             weighted.append(w.adv_weight * adv)
         if w.nce_weight > 0:
