@@ -1,11 +1,11 @@
-"""The table of docs/quality.md from finished training runs on the built-in shapes data.
+"""The table of docs/quality.md from finished training runs on the built-in shapes or glyphs.
 
     python scripts/quality_table.py logs/quality/*          # one Markdown row per run folder
 
 Each row: the run's command-line overrides (.hydra/overrides.yaml), its last iteration, its wall
-time in minutes (first to last line of train.log), and the shape metric at the last iteration it
-was measured (csv/metrics.csv): success A->B and B->A, centroid error and size ratio per
-direction. Runs: folders made with the command in docs/quality.md ("How each run was made").
+time in minutes (first to last line of train.log), and the shape or glyph metric at the last
+iteration it was measured (csv/metrics.csv): shape success (glyph joint) A->B and B->A, centroid
+error, and size ratio (glyph style and letter) per direction. Runs: folders made with the command in docs/quality.md ("How each run was made").
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 HEADER = (
-    "| run | overrides | iterations | minutes | success A->B | success B->A | "
-    "centroid error A->B / B->A | size ratio A->B / B->A |"
+    "| run | overrides | iterations | minutes | measure | A->B | B->A | "
+    "centroid error A->B / B->A | detail A->B / B->A |"
 )
 SKIPPED = ("trainer=cpu", "logger=csv")  # the same in every run of the table
 _STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
@@ -43,32 +43,48 @@ def minutes(run: Path) -> float:
     return (stamps[-1] - stamps[0]).total_seconds() / 60 if len(stamps) > 1 else math.nan
 
 
-def last_shape_row(run: Path) -> dict[str, str]:
+# metric prefix -> (headline key, the detail keys shown after the centroid error)
+METRICS = {
+    "shape": ("success", ("size_ratio",)),
+    "glyph": ("joint", ("style", "letter")),
+}
+
+
+def last_measured_row(run: Path) -> tuple[str, dict[str, str]]:
+    """The metric the run logged (shape or glyph) and its last measured row."""
     rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
-    measured = [r for r in rows if r.get("val/shape_success_a2b")]
-    if not measured:
-        return {}
-    last = measured[-1]
-    # the iteration of that row: the latest train/iteration logged at or before its step
-    steps = [r for r in rows if r.get("train/iteration") and int(r["step"]) <= int(last["step"])]
-    last["iteration"] = str(int(float(steps[-1]["train/iteration"]))) if steps else "?"
-    return last
+    for prefix, (headline, _) in METRICS.items():
+        measured = [r for r in rows if r.get(f"val/{prefix}_{headline}_a2b")]
+        if not measured:
+            continue
+        last = measured[-1]
+        # the iteration of that row: the latest train/iteration logged at or before its step
+        steps = [
+            r for r in rows if r.get("train/iteration") and int(r["step"]) <= int(last["step"])
+        ]
+        last["iteration"] = str(int(float(steps[-1]["train/iteration"]))) if steps else "?"
+        return prefix, last
+    return "", {}
 
 
 def row(run: Path) -> str:
-    m = last_shape_row(run)
+    prefix, m = last_measured_row(run)
     if not m:
-        return f"| {run.name} | {overrides(run)} | - | - | no shape metric logged | | | |"
+        return (
+            f"| {run.name} | {overrides(run)} | - | - | no shape or glyph metric logged | | | | |"
+        )
+    headline, details = METRICS[prefix]
 
-    def f(key: str, digits: int = 2) -> str:
+    def f(name: str, direction: str, digits: int = 2) -> str:
         """The value, or "-" for a direction the model does not have (one-sided CUT)."""
-        return f"{float(m[key]):.{digits}f}" if m.get(key) not in (None, "") else "-"
+        value = m.get(f"val/{prefix}_{name}_{direction}")
+        return f"{float(value):.{digits}f}" if value not in (None, "") else "-"
 
+    detail = ", ".join(f"{name} {f(name, 'a2b')} / {f(name, 'b2a')}" for name in details)
     return (
         f"| {run.name} | {overrides(run)} | {m['iteration']} | {minutes(run):.1f} | "
-        f"{f('val/shape_success_a2b')} | {f('val/shape_success_b2a')} | "
-        f"{f('val/shape_centroid_error_a2b', 3)} / {f('val/shape_centroid_error_b2a', 3)} | "
-        f"{f('val/shape_size_ratio_a2b')} / {f('val/shape_size_ratio_b2a')} |"
+        f"{prefix} {headline} | {f(headline, 'a2b')} | {f(headline, 'b2a')} | "
+        f"{f('centroid_error', 'a2b', 3)} / {f('centroid_error', 'b2a', 3)} | {detail} |"
     )
 
 

@@ -45,6 +45,10 @@ OVERRIDES = [
     # the quick-start recipe when the figures were stored (cycle 5 and EMA 0.997 came later)
     "model.loss.cycle_weight=10",
     "model.ema_decay=0.99",
+    # and before the colour-blind terms and the figure-ground discriminators (section 6)
+    "model.loss.cycle_colour=true",
+    "model.discriminator_input=image",
+    "model.generator.colour_relative=false",
     "flush_denormal=false",
 ]
 
