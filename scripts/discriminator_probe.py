@@ -20,7 +20,22 @@ import torch
 from PIL import Image
 
 from ugatit.nets.ugatit import UgatitDiscriminatorSet
-from ugatit.training.discriminator_views import VIEWS, discriminator_view
+from ugatit.training.discriminator_views import VIEWS, border_mean, discriminator_view
+from ugatit.training.losses import standardized
+
+
+def border_distance(images: torch.Tensor) -> torch.Tensor:
+    """A view compared here, not offered: the distance from the border's mean colour."""
+    distance = (images - border_mean(images)).norm(dim=1, keepdim=True)
+    return standardized(distance).expand_as(images)
+
+
+# the views of model.discriminator_input, and two compared with them here
+PROBED = {
+    **{name: discriminator_view(name) for name in VIEWS},
+    "standardized": standardized,
+    "border_distance": border_distance,
+}
 
 
 def load_folder(folder: Path) -> torch.Tensor:
@@ -32,7 +47,7 @@ def load_folder(folder: Path) -> torch.Tensor:
 
 
 def probe(root: Path, view_name: str, steps: int, seed: int) -> float:
-    view = discriminator_view(view_name)
+    view = PROBED[view_name]
     train_a, train_b = load_folder(root / "trainA"), load_folder(root / "trainB")
     test_a, test_b = load_folder(root / "testA"), load_folder(root / "testB")
     torch.manual_seed(seed)
@@ -66,7 +81,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="data folder with trainA, trainB, testA, testB")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--views", nargs="+", default=list(VIEWS), choices=VIEWS)
+    parser.add_argument("--views", nargs="+", default=list(PROBED), choices=list(PROBED))
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.views:
