@@ -345,7 +345,8 @@ class UgatitGenerator(Generator):
 def _pre_tanh_statistics(x: Tensor, floor: float = 0.1) -> tuple[Tensor, Tensor]:
     """Per image and channel, [B, C, 1, 1]: mean and spread of atanh(x), the values a tanh output
     would have had; the spread has a floor so that a flat image still gives room to draw."""
-    raw = torch.atanh(x.float().clamp(-0.999, 0.999))
+    clamped = x.float().clamp(-0.999, 0.999)
+    raw = 0.5 * torch.log((1 + clamped) / (1 - clamped))  # atanh, which ONNX export lacks
     mean = raw.mean(dim=(2, 3), keepdim=True)
     spread = (raw.var(dim=(2, 3), keepdim=True, unbiased=False) + floor**2).sqrt()
     return mean.to(x.dtype), spread.to(x.dtype)
