@@ -2,15 +2,24 @@
 (``model=ugatit_small`` on the built-in shapes, 30 iterations, seed 3) translates the first four
 test images of each domain as the code before the redesign did (commit f1acbd1).
 
-The stored figures (``data/quickstart_seed3_30it.pt``, uint8 translations) were first computed by
-that commit with the same overrides; the redesign reproduced them exactly (0/255 apart). They depend
-on the shapes generator's version: when only the generator changes on purpose (as in version 6),
-regenerate them with ``_run`` below in the commit that changes it, and check that the previous
-commit still passes with the previous figures, so the training code is known unchanged.
+The run uses portable arithmetic (``PORTABLE``: ATen's plain kernels, oneDNN off, MKL's
+conditional reproducibility), so every x86 machine computes the same numbers; with the kernels
+each CPU picks for itself, two machines (AVX-512 and AVX2) ended the same 30 iterations up to
+113/255 apart. Hence the training runs in a subprocess that sets them before torch is imported.
+
+The stored figures (``data/quickstart_seed3_30it.pt``, uint8 translations) were computed with
+portable arithmetic by commit abf77ad, whose training equals the redesign's first commit
+(which reproduced f1acbd1 exactly). They depend on the shapes generator's version: when only the
+generator changes on purpose, regenerate them with ``python
+tests/training/test_same_training.py OUT.pt`` in the commit that changes it, and check that the
+previous commit still passes with the previous figures, so the training code is known unchanged.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +27,13 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import compose_train
-from ugatit.data.shapes import GENERATOR_VERSION
-from ugatit.inference.translation import load_checkpoint
-from ugatit.training.pipeline import train
+if __name__ == "__main__":  # run as a script: the tests' helpers package beside this folder
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from helpers import compose_train  # noqa: E402
+from ugatit.data.shapes import GENERATOR_VERSION  # noqa: E402
+from ugatit.inference.translation import load_checkpoint  # noqa: E402
+from ugatit.training.pipeline import train  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,12 +80,44 @@ def _run(tmp_path: Path, data_dir: Path) -> dict[str, torch.Tensor]:
     return result
 
 
+# read before torch is imported: the same arithmetic on every x86 CPU (docstring)
+PORTABLE = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "UGATIT_NO_MKLDNN": "1"}
+
+
+def _run_portably(tmp_path: Path, data_dir: Path) -> dict[str, torch.Tensor]:
+    """``_run`` in a fresh interpreter with ``PORTABLE`` arithmetic (one thread)."""
+    out = tmp_path / "translations.pt"
+    env = {**os.environ, **PORTABLE, "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [sys.executable, __file__, str(out), str(tmp_path / "run"), str(data_dir)],
+        env=env,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    return torch.load(out, weights_only=True)
+
+
 def test_quick_start_translations_equal_the_code_before_the_redesign(tmp_path, shapes_dir):
     assert GENERATOR_VERSION == STORED_WITH_GENERATOR, "regenerate the stored figures (docstring)"
     stored = torch.load(STORED, weights_only=True)
-    now = _run(tmp_path, shapes_dir)
+    now = _run_portably(tmp_path, shapes_dir)
     for direction in ("a2b", "b2a"):
         difference = (now[direction].int() - stored[direction].int()).abs().max().item()
         assert difference <= 2, f"{direction}: {difference}/255 apart"
         # the run trained: its translations are not the inputs' flat background
         assert now[direction].float().std() > 10
+
+
+if __name__ == "__main__":  # the subprocess of _run_portably: OUT [RUN_DIR DATA_DIR]
+    import tempfile
+
+    torch.set_num_threads(1)
+    if os.environ.get("UGATIT_NO_MKLDNN"):
+        torch.backends.mkldnn.enabled = False
+    target = Path(sys.argv[1])
+    with tempfile.TemporaryDirectory() as scratch:
+        run_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(scratch) / "run"
+        data_dir = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(scratch) / "data"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(_run(run_dir, data_dir), target)
