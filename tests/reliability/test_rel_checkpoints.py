@@ -355,6 +355,7 @@ def ugatit(light=True, img_size=64, ngf=16, ndf=16) -> tuple[dict, dict]:
         "n_res": 4,
         "img_size": img_size,
         "light": light,
+        "colour_relative": True,  # as the quick-start recipe (model=ugatit_small)
     }
     discriminator = {
         "_target_": "ugatit.nets.ugatit.UgatitDiscriminatorSet",
