@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOCK := constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock browser train test test-all lint format figures gpu-check clean
+.PHONY: help install lock browser train test test-all lint format figures gpu-check wheelhouse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ figures: install ## README pictures in docs/ from a fresh quick-start run (CKPT=
 
 gpu-check: install ## speed, memory, training and resume on this machine's GPU (refuses without one)
 	$(PY) scripts/gpu_check.py
+
+wheelhouse: install ## wheels of every dependency but torch into wheelhouse/ (offline machines)
+	$(PY) scripts/wheelhouse.py --out wheelhouse
 
 clean: ## remove logs, caches and the virtual environment
 	rm -rf $(VENV) .venv-lock logs outputs multirun .pytest_cache .ruff_cache
