@@ -40,7 +40,7 @@ browser: ## Chromium for the demo's browser test (Debian's package) unless one i
 	    $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }
 
 train: install ## quick start: train on the built-in shapes data on the CPU
-	$(PY) src/train.py trainer=cpu
+	$(PY) src/train.py experiment=quickstart trainer=cpu
 
 test: install browser ## run the test suite (slow tests excluded)
 	$(PY) -m pytest -q

@@ -3,8 +3,9 @@
     python scripts/make_readme_figures.py                      # train the quick start, then draw
     python scripts/make_readme_figures.py --ckpt RUN/checkpoints/last.ckpt [--metrics CSV]
 
-Without ``--ckpt`` it trains the quick start exactly as ``python src/train.py`` (U-GAT-IT light,
-narrowed, 1500 iterations on the built-in shapes data; ``--iterations`` shortens it) into
+Without ``--ckpt`` it trains the quick start exactly as ``make train`` (``python src/train.py
+experiment=quickstart``: U-GAT-IT light, narrowed, 2,000 iterations on the built-in shapes data;
+``--iterations`` shortens it) into
 ``logs/figures/runs/<time>``. The sample grid is the run's latest ``samples/iter_*.png`` (real |
 attention heatmap | translation | reconstruction | identity, both directions), or, for a checkpoint
 without one, rendered the same way from its test images. The curves come from the run's
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def train_quick_start(root: Path, iterations: int | None) -> Path:
-    """Train ``python src/train.py``'s quick start into a fresh run folder; its last.ckpt."""
+    """Train ``make train``'s quick start into a fresh run folder; its last.ckpt."""
     from ugatit.training.pipeline import (
         train,  # imported here: drawing alone does not need Lightning
     )

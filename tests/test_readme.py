@@ -19,15 +19,21 @@ TINY = [
 
 
 def readme_command(script: str) -> list[str]:
-    """The first command line in a README code block that runs ``src/<script>.py``."""
+    """The README's command line that runs ``src/<script>.py``: for train the quick start
+    (``experiment=quickstart`` without a checkpoint), for the others the one on a run's
+    checkpoint."""
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
         for line in block.splitlines():
             line = line.split("#")[0].strip()
+            if not line.startswith(f"python src/{script}.py"):
+                continue
             if (
-                line.startswith(f"python src/{script}.py")
-                and "ckpt_path=logs" in line
-                or line == f"python src/{script}.py"
+                script == "train"
+                and "experiment=quickstart" in line
+                and "=" not in line.replace("experiment=quickstart", "").replace("trainer=cpu", "")
             ):
+                return shlex.split(line)
+            if script != "train" and "ckpt_path=logs" in line:
                 return shlex.split(line)
     raise AssertionError(f"no `python src/{script}.py` command in README.md")
 

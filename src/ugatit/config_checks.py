@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ugatit.data.datamodule import check_load_size
 from ugatit.errors import ConfigError
 from ugatit.nets.sizes import MIN_SIZE, SIZE_MULTIPLE
+from ugatit.nets.ugatit import discriminator_min_size
 from ugatit.rules import (  # noqa: F401  (re-exported: the entry points' own options use them)
     COUNT,
     FID_COUNT,
@@ -173,11 +174,32 @@ def check_accelerator(cfg: Any) -> None:
         )
 
 
+def check_discriminator_size(cfg: Any) -> None:
+    """U-GAT-IT's discriminators against the crop size: the paper's 7-layer global one needs
+    96 px, so the paper's model on the built-in 64-px data stops here with the fix, not at the
+    first step."""
+    target = _select(cfg, "model.discriminator._target_")
+    crop = _select(cfg, "data.crop_size")
+    if not str(target).startswith("ugatit.nets.ugatit.") or not isinstance(crop, int):
+        return
+    for key in ("global_layers", "local_layers"):
+        layers = _select(cfg, f"model.discriminator.{key}")
+        if isinstance(layers, int) and layers >= 3 and crop < discriminator_min_size(layers):
+            raise ConfigError(
+                f"model.discriminator.{key}={layers} needs images of at least "
+                f"{discriminator_min_size(layers)} px, and data.crop_size is {crop}. The paper's "
+                f"U-GAT-IT is sized for 256 px; at {crop} px take the small model "
+                "(experiment=quickstart for the built-in shapes, model=ugatit_small otherwise) "
+                f"or lower model.discriminator.{key}."
+            )
+
+
 def check_train_config(cfg: Any) -> None:
     """Every check of a training run's composed config; :func:`ugatit.training.pipeline.build` runs it
     first, so a bad value stops the run before data, networks or folders are made."""
     check_config(cfg, TRAIN_RULES)
     check_load_size(_select(cfg, "data.crop_size"), _select(cfg, "data.load_size"), ConfigError)
+    check_discriminator_size(cfg)
     check_accelerator(cfg)
 
 

@@ -11,7 +11,7 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from helpers import FixedPairsDataModule, compose_config, fit, tiny_module
+from helpers import FixedPairsDataModule, compose_train, fit, tiny_module
 from ugatit.data import UnpairedDataModule
 from ugatit.errors import ConfigError
 from ugatit.evaluation.fid_kid import inception_features, scores_from_features
@@ -126,14 +126,14 @@ def test_hydra_callbacks_group_adds_the_metrics_callback(weights, tmp_path, shap
         "model.schedule.max_iterations=2",
         "data.val_samples=2",
     ]
-    cfg = compose_config("train", tmp_path, shapes_dir, overrides)
+    cfg = compose_train(tmp_path, shapes_dir, overrides)
     metrics = train(cfg)
     for key in KEYS:
         assert key in metrics
     # one evaluation: after the last iteration (at_train_end), none from the period of 5
     assert len(logged_rows(tmp_path / "csv" / "metrics.csv", "val/fid_mean")) == 1
     # the default callbacks do not compute FID
-    default = compose_config("train", tmp_path, tmp_path, [])
+    default = compose_train(tmp_path, tmp_path, [])
     assert "fid_kid" not in default.callbacks
 
 

@@ -126,7 +126,14 @@ def compose_config(name: str, tmp_path: Path, data_dir: Path, overrides: list[st
     return cfg
 
 
+QUICKSTART = "experiment=quickstart"
+
+
 def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str]) -> DictConfig:
+    """conf/train.yaml with the quick start's settings (what most tests train, on the built-in
+    shapes), unless the overrides name another experiment."""
+    if not any(o.startswith("experiment=") for o in overrides):
+        overrides = [QUICKSTART, *overrides]
     return compose_config("train", tmp_path, data_dir, overrides)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import compose_config
+from helpers import compose_train
 from ugatit.training.pipeline import train
 
 # CUT narrowed to 4 channels, one block, four NCE layers of 16 patches
@@ -18,7 +18,7 @@ TINY_CUT = [
     "model.nce.mlp_channels=8",
 ]
 TINY_MODELS = {
-    # U-GAT-IT light (the quick-start model), narrowed further
+    # U-GAT-IT light (the quick-start model, which compose_train chooses), narrowed further
     "light": ["model.generator.ngf=8", "model.discriminator.ndf=8"],
     # full mode at 32 px: the generator only accepts 32x32
     "full": [
@@ -60,6 +60,6 @@ def trained_checkpoint(tmp_path_factory, shapes_dir: Path, model: str) -> Path:
             "~logger",
             "data.val_samples=0",
         ]
-        train(compose_config("train", run_dir, shapes_dir, overrides))
+        train(compose_train(run_dir, shapes_dir, overrides))
     assert checkpoint.exists()
     return checkpoint

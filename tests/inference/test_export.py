@@ -176,7 +176,7 @@ def test_config_default_output_is_in_the_run_folder(models, tmp_path, shapes_dir
 
 
 def test_command_line_export_and_the_readme_example(models, tmp_path):
-    """The README's lines run the exported file with numpy, Pillow and onnxruntime only."""
+    """docs/usage.md's lines run the exported file with numpy, Pillow and onnxruntime only."""
     onnx_file = tmp_path / "generator_a2b.onnx"
     done = subprocess.run(
         [
@@ -193,9 +193,9 @@ def test_command_line_export_and_the_readme_example(models, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "matches PyTorch within" in done.stdout + done.stderr
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "usage.md").read_text()
     example = re.search(r"```python\n(import numpy as np, onnxruntime\n.*?)```", readme, re.S)
-    assert example, "README lost its example of running an exported generator"
+    assert example, "docs/usage.md lost its example of running an exported generator"
     photo = tmp_path / "photo.png"
     pixels = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
     from PIL import Image

@@ -51,6 +51,7 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path, shapes_dir):
         sys.executable,
         str(ROOT / "src" / "train.py"),
         "-m",
+        "experiment=quickstart",
         "model.optimizer.lr=0.0002,-1,0.0001",
         "train=false",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
@@ -60,7 +61,7 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path, shapes_dir):
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "1 of 3 sweep job(s) failed and the others ran to the end" in result.stderr
-    assert "#1 (model.optimizer.lr=-1 train=False" in result.stderr
+    assert "#1 (experiment=quickstart model.optimizer.lr=-1 train=False" in result.stderr
     assert "): model.optimizer.lr=-1 is invalid: it must be a finite number > 0." in result.stderr
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == ["0", "1", "2"]  # the third job ran after the second failed

@@ -45,7 +45,8 @@ def held(tmp_path):
 
 def test_a_second_training_into_a_held_folder_is_refused(held, shapes_dir):
     folder, holder = held
-    command = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={folder}"]
+    command = [sys.executable, str(ROOT / "src" / "train.py"), "experiment=quickstart"]
+    command += [f"hydra.run.dir={folder}"]
     command += [f"paths.data_dir={shapes_dir}", "train=false"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1

@@ -21,6 +21,7 @@ from ugatit.training.run_folder import differing_keys
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = [
+    "experiment=quickstart",
     "model.generator.ngf=4",
     "model.generator.n_res=1",
     "model.discriminator.ndf=4",

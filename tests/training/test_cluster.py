@@ -20,6 +20,7 @@ from ugatit.tools.demo_browser import free_port
 from ugatit.training.resume import choose_checkpoint
 
 TINY = [
+    "experiment=quickstart",
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
     "data.val_samples=0",

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
+    "experiment=quickstart",
     "model.schedule.max_iterations=1",
     "model.generator.ngf=8",
     "model.generator.n_res=1",

@@ -9,17 +9,25 @@ import sys
 import pytest
 import torch
 
-from helpers import FAST, ROOT, compose_train
+from helpers import FAST, ROOT, compose_config, compose_train
+from ugatit.errors import ConfigError
 from ugatit.training.pipeline import build, train
 
 
-def test_default_config_is_the_quick_start_on_built_in_data(tmp_path, shapes_dir):
-    cfg = compose_train(tmp_path, shapes_dir, [])
-    assert cfg.data.name == "shapes"
-    assert cfg.trainer.accelerator == "cpu"
-    # a real data set switches to the paper's model
-    cfg = compose_train(tmp_path, shapes_dir, ["data=horse2zebra"])
-    assert cfg.data.crop_size == 256
+def test_the_quick_start_is_an_experiment_and_data_configs_leave_the_model_alone(
+    tmp_path, shapes_dir
+):
+    cfg = compose_train(tmp_path, shapes_dir, [])  # experiment=quickstart
+    assert cfg.data.name == "shapes" and cfg.model.generator.ngf == 16
+    assert "shape_metric" in cfg.callbacks
+    for data in ("shapes", "glyphs", "horse2zebra"):
+        plain = compose_config("train", tmp_path, shapes_dir, [f"data={data}"])
+        assert plain.model.generator.ngf == 64 and plain.model.discriminator.global_layers == 7
+        assert "shape_metric" not in plain.callbacks
+    # the paper's networks on 64-px data: one message naming the fix, before anything is built
+    with pytest.raises(ConfigError, match=r"needs images of at least 96 px.*experiment=quickstart"):
+        build(compose_config("train", tmp_path / "plain", shapes_dir, []))
+    assert not (tmp_path / "plain" / "checkpoints").exists()
 
 
 def test_a_few_iterations_leave_checkpoint_samples_and_metrics(tmp_path, shapes_dir):
@@ -73,6 +81,7 @@ def test_command_line_entry_point(tmp_path, shapes_dir):
     command = [
         sys.executable,
         str(ROOT / "src" / "train.py"),
+        "experiment=quickstart",
         "model.schedule.max_iterations=4",
         "trainer.log_every_n_steps=2",
         "callbacks.progress_bar.min_interval_s=0",

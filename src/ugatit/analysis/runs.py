@@ -64,7 +64,8 @@ def default_run_dir(root: Path, task: str = "notebook") -> Path:
 def compose_quick_start(
     root: Path, run_dir: Path, iterations: int | None = None, overrides: Sequence[str] = ()
 ) -> DictConfig:
-    """conf/train.yaml composed as ``python src/train.py`` would, with its outputs in ``run_dir``.
+    """conf/train.yaml composed as ``python src/train.py experiment=quickstart`` would (``make
+    train``), with its outputs in ``run_dir``.
 
     ``iterations`` sets model.schedule.max_iterations and renders the sample grid once, at the
     end; the CSV logger then writes about 30 rows whatever the length.
@@ -72,7 +73,7 @@ def compose_quick_start(
     if iterations is not None and iterations < 1:
         raise UserError(f"The number of training iterations must be >= 1, got {iterations}.")
     os.environ.setdefault("PROJECT_ROOT", str(root))
-    extra = list(overrides)
+    extra = ["experiment=quickstart", *overrides]
     if iterations is not None:
         extra += [
             f"model.schedule.max_iterations={iterations}",

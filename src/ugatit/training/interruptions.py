@@ -16,6 +16,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ugatit.errors import RunStopped
 from ugatit.training.callbacks import last_checkpoint_path
+from ugatit.training.summary import run_overrides
 
 
 def fit(
@@ -39,7 +40,8 @@ def stopped(trainer: pl.Trainer, model: pl.LightningModule, signum: int) -> RunS
     checkpoint = last_checkpoint_path(trainer)
     if checkpoint:
         saved = (
-            f"its state is saved in {checkpoint}. Resume with: python src/train.py "
+            f"its state is saved in {checkpoint}. Resume with: "
+            f"{' '.join(['python src/train.py', *run_overrides()])} "
             f"ckpt_path={checkpoint} (or rerun the same command with hydra.run.dir set to this "
             "run folder)."
         )

@@ -29,6 +29,19 @@ def _callback(trainer: pl.Trainer, kind: type) -> Any:
     return next((c for c in trainer.callbacks if isinstance(c, kind)), None)
 
 
+def run_overrides() -> list[str]:
+    """This run's own command-line choices (experiment, model, data, ...), so that a command that
+    continues it composes the same configuration; the checkpoint and length are left to it."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not started by Hydra (a test composing the config)
+        return []
+    dropped = ("ckpt_path", "model.schedule.max_iterations", "hydra.", "resume")
+    return [shlex.quote(o) for o in overrides if not o.lstrip("+~").startswith(dropped)]
+
+
 def data_overrides(cfg: DictConfig) -> list[str]:
     """The command-line choices that select this run's data (and where it lies), so eval scores
     the same test sets."""
@@ -86,7 +99,10 @@ def next_commands(
         f"  python src/export.py ckpt_path={ckpt} direction={direction} "
         f"output={shown_path(run_dir / f'generator_{direction}.onnx')}",
         "train longer from here:",
-        f"  python src/train.py ckpt_path={ckpt} model.schedule.max_iterations=N",
+        " ".join(
+            ["  python src/train.py", *run_overrides(), f"ckpt_path={ckpt}"]
+            + ["model.schedule.max_iterations=N"]
+        ),
     ]
 
 
