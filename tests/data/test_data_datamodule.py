@@ -57,20 +57,13 @@ def test_load_size_defaults_to_crop_plus_30(tmp_path: Path) -> None:
     assert module.load_size == 94
 
 
-def test_test_and_predict_loaders(tmp_path: Path) -> None:
+def test_test_loaders(tmp_path: Path) -> None:
     root = _make_root(tmp_path)
-    (tmp_path / "in" / "deep").mkdir(parents=True)
-    for name in ("x.png", "deep/y.jpg"):
-        Image.new("RGB", (13, 7)).save(tmp_path / "in" / name)
-    module = _module(root, batch_size=1, predict_dir=str(tmp_path / "in"))
+    module = _module(root, batch_size=1)
     module.setup("test")
     loaders = module.test_dataloader()
     assert [len(loader) for loader in loaders] == [4, 2]
     assert module.test_datasets["a"].files == sorted((root / "testA").iterdir())
-    module.setup("predict")
-    items = list(module.predict_dataloader())
-    assert [Path(b["path"][0]).name for b in items] == ["y.jpg", "x.png"]
-    assert items[0]["image"].shape == (1, 3, 8, 8)
 
 
 class _FakeTrainer:
@@ -217,11 +210,6 @@ def test_too_few_items_for_a_batch(tmp_path: Path) -> None:
     module.setup("fit")
     with pytest.raises(DataError, match="batch_size=4"):
         module.train_dataloader()
-
-
-def test_predict_without_dir(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="predict_dir"):
-        _module(_make_root(tmp_path)).setup("predict")
 
 
 def test_shapes_and_manual_dataset_in_prepare_data(tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ from ugatit.data.errors import DataError
 from ugatit.data.images import (
     IMAGE_EXTENSIONS,
     check_images,
-    images_in_folder,
     list_images,
     report_bad_images,
 )
@@ -79,7 +78,6 @@ class UnpairedDataModule(pl.LightningDataModule):
         check_images: bool = True,
         skip_unreadable: bool = False,
         seed: int = 0,
-        predict_dir: str | None = None,
         pair: str | None = None,
         colours: str | None = None,
     ) -> None:
@@ -115,11 +113,9 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.check_images = check_images
         self.skip_unreadable = skip_unreadable
         self.seed = seed
-        self.predict_dir = predict_dir
         self.train_dataset: UnpairedImageDataset | None = None
         self.val_dataset: UnpairedImageDataset | None = None
         self.test_datasets: dict[str, ImageFolderDataset] = {}
-        self.predict_dataset: ImageFolderDataset | None = None
         self.train_sampler: UnpairedSampler | None = None
         self._files: dict[tuple[str, int | None], list[Path]] = {}
         self._validate_config()
@@ -212,9 +208,6 @@ class UnpairedDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """List and check the splits ``stage`` needs; build the datasets."""
         stage = getattr(stage, "value", stage) or "fit"  # Lightning passes a TrainerFn
-        if stage == "predict":
-            self._setup_predict()
-            return
         self._require_root()
         needed = self._needed(stage)
         todo = {
@@ -277,20 +270,6 @@ class UnpairedDataModule(pl.LightningDataModule):
         return (
             "Replace the file with a valid image or delete it, or set data.check_images=true "
             "and data.skip_unreadable=true to leave unreadable images out before training starts."
-        )
-
-    def _setup_predict(self) -> None:
-        if not self.predict_dir:
-            raise DataError(
-                "Prediction needs data.predict_dir: set it to a folder of images to translate."
-            )
-        folder = Path(str(self.predict_dir)).expanduser()
-        files = images_in_folder(
-            folder, "data.predict_dir", "point it at a folder of images.", DataError
-        )
-        key = ("predict", None)
-        self.predict_dataset = ImageFolderDataset(
-            self._scan({key: files})[key], self.crop_size, self.unreadable_advice()
         )
 
     def _scan(
@@ -409,7 +388,3 @@ class UnpairedDataModule(pl.LightningDataModule):
         if not self.test_datasets:
             self._require(None, "test")
         return [self._loader(self.test_datasets[k], shuffle=False) for k in ("a", "b")]
-
-    def predict_dataloader(self) -> DataLoader:
-        """Every image under ``predict_dir`` (recursive), resized to crop_size."""
-        return self._loader(self._require(self.predict_dataset, "predict"), shuffle=False)

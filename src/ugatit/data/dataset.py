@@ -122,7 +122,7 @@ class UnpairedImageDataset(Dataset):
 
 
 class ImageFolderDataset(Dataset):
-    """One domain's images with the eval transform; for test and predict loaders.
+    """One domain's images with the eval transform; for the test loaders.
 
     ``size=None`` keeps each image's own size (batch size 1 then, or equal-sized images).
     """

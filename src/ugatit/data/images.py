@@ -62,7 +62,7 @@ def _visible_files(folder: Path, recursive: bool) -> Iterator[Path]:
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` (by extension, any case), sorted by path; hidden entries skipped.
 
-    ``recursive`` also searches every subfolder (domain folders, translate and predict inputs).
+    ``recursive`` also searches every subfolder (domain folders, translate inputs).
     """
     return sorted(p for p in _visible_files(folder, recursive) if is_image_name(p))
 
