@@ -154,6 +154,7 @@ def test_script_prints_one_json_line_with_every_variant(tmp_path):
     command = [
         sys.executable,
         str(ROOT / "src" / "benchmark.py"),
+        "model=ugatit_small",
         "benchmark.iterations=2",
         "benchmark.warmup=1",
         "benchmark.threads=1",
@@ -190,9 +191,9 @@ def compose_benchmark(overrides):
         return compose("benchmark", overrides=overrides)
 
 
-def test_config_composes_the_training_groups_with_the_quick_start_model():
-    cfg = compose_benchmark([])
-    assert cfg.model.generator.ngf == 16 and cfg.model.generator.light  # ugatit_small
+def test_config_composes_the_training_groups_and_refuses_the_paper_model_at_64_px():
+    cfg = compose_benchmark(["model=ugatit_small"])
+    assert cfg.model.generator.ngf == 16 and cfg.model.generator.light
     assert cfg.data.name == "shapes" and cfg.trainer.accelerator == "cpu"
     assert dict(cfg.benchmark) == {
         "iterations": 20,
@@ -201,6 +202,9 @@ def test_config_composes_the_training_groups_with_the_quick_start_model():
         "batch_size": None,
         "threads": None,
     }
+    # the defaults: the paper's U-GAT-IT on the built-in 64-px data, stopped before any run
+    with pytest.raises(ConfigError, match=r"needs images of at least 96 px"):
+        run_benchmark(compose_benchmark([]))
 
 
 def test_several_devices_are_refused_before_anything_runs():

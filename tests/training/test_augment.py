@@ -7,6 +7,7 @@ import torch
 from helpers import tiny_module
 from ugatit.errors import ConfigError
 from ugatit.training import augment
+from ugatit.training.cycle import Side
 
 
 def test_policy_parsing_and_refusal():
@@ -70,8 +71,8 @@ def test_module_augments_what_the_discriminators_see(monkeypatch):
     module = tiny_module(diff_augment="translation,cutout")
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
     fake_b, fake_a = module.generator_ab(a), module.generator_ba(b)
-    module._discriminator_loss(a, b, fake_a.image, fake_b.image)
+    module.discriminator_loss([("a", a, fake_a.image), ("b", b, fake_b.image)])
     assert len(seen) == 4  # real and fake of each domain
-    module._generator_loss(a, b, fake_a, fake_b)
+    module.generator_loss([Side("a", a, fake_b), Side("b", b, fake_a)])
     assert len(seen) == 6  # the fakes again in the generator step
     assert set(seen) == {("translation", "cutout")}

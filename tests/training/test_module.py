@@ -8,6 +8,7 @@ from helpers import FixedPairsDataModule, fit, tiny_module
 from ugatit.errors import ConfigError
 from ugatit.nets.cyclegan import ResnetGenerator
 from ugatit.registry import register_network, rules_of
+from ugatit.training.cycle import Side
 
 
 def parameters(module: nn.Module) -> list[torch.Tensor]:
@@ -55,7 +56,7 @@ def test_generator_loss_matches_a_direct_computation():
     module = tiny_module()
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
     fake_b, fake_a = module.generator_ab(a), module.generator_ba(b)
-    total, terms = module._generator_loss(a, b, fake_a, fake_b)
+    total, terms = module.generator_loss([Side("a", a, fake_b), Side("b", b, fake_a)])
     gab, gba, da, db = (
         module.generator_ab,
         module.generator_ba,
@@ -75,8 +76,7 @@ def test_generator_loss_matches_a_direct_computation():
 def test_discriminator_step_does_not_touch_generator_gradients():
     module = tiny_module(pool_size=0)
     a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
-    fake_b, fake_a = module.generator_ab(a), module.generator_ba(b)
-    d_loss, _ = module._discriminator_loss(a, b, fake_a.image, fake_b.image)
+    d_loss, _ = module._discriminator_step(module.forward_pass(a, b))
     d_loss.backward()
     assert all(p.grad is None for p in module.generator_ab.parameters())
     assert any(p.grad is not None for p in module.discriminator_b.parameters())

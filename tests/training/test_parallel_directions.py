@@ -17,7 +17,7 @@ import torch
 
 from helpers import TINY_CYCLEGAN, TINY_UGATIT_NETS, fit, tiny_module
 from ugatit.errors import ConfigError
-from ugatit.training import side_by_side
+from ugatit.training import two_threads
 from ugatit.training.cycle import CycleTranslation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +50,7 @@ def test_parts_compute_the_joint_steps_losses_and_gradients(name, step):
     torch.manual_seed(0)
     joint = CycleTranslation(**CASES[name], schedule={"max_iterations": 1})
     parted = copy.deepcopy(joint)
-    parted.parallel_directions = parted.side_by_side = True
+    parted.parallel_directions = True
     real_a, real_b = torch.rand(2, 1, 3, 32, 32) * 2 - 1
     terms_j, grads_j = _step_gradients(joint, step, real_a, real_b)
     terms_p, grads_p = _step_gradients(parted, step, real_a, real_b)
@@ -65,10 +65,10 @@ def test_parts_compute_the_joint_steps_losses_and_gradients(name, step):
         torch.testing.assert_close(grads_p[key], grad, rtol=1e-3, atol=1e-5 * scale, msg=key)
 
 
-def _trained_weights(monkeypatch, side_by_side_on: bool, **settings) -> dict:
+def _trained_weights(monkeypatch, in_two_threads: bool, **settings) -> dict:
     torch.manual_seed(0)
     module = tiny_module(**settings, parallel_directions=True, ema_decay=0.9)
-    if not side_by_side_on:
+    if not in_two_threads:
         # the same parts, one after the other in the calling thread
         monkeypatch.setattr(module, "run_pair", lambda first, second: (first(), second()))
     fit(module)
@@ -76,7 +76,7 @@ def _trained_weights(monkeypatch, side_by_side_on: bool, **settings) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_side_by_side_trains_bit_for_bit_as_one_after_the_other(monkeypatch, name):
+def test_two_threads_train_bit_for_bit_as_one_after_the_other(monkeypatch, name):
     together = _trained_weights(monkeypatch, True, **CASES[name])
     with monkeypatch.context() as patch:
         apart = _trained_weights(patch, False, **CASES[name])
@@ -156,7 +156,7 @@ def test_the_pair_runs_at_once_and_restores_the_thread_count():
     torch.set_num_threads(2)
     # grad mode and autocast are per thread: the helper runs under the caller's
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        result = side_by_side.run_pair(first, second, side_by_side=True)
+        result = two_threads.run_pair(first, second, in_two_threads=True)
     assert result == ("first", ("second", 1, False, True, torch.bfloat16))
     assert torch.get_num_threads() == 2
 
@@ -172,7 +172,7 @@ def test_a_failing_half_is_raised_after_both_have_finished():
         raise ValueError("second half failed")
 
     with pytest.raises(ValueError, match="second half failed"):
-        side_by_side.run_pair(slow_first, failing_second, side_by_side=True)
+        two_threads.run_pair(slow_first, failing_second, in_two_threads=True)
     assert finished == ["first"]
 
     def failing_first() -> None:
@@ -183,12 +183,12 @@ def test_a_failing_half_is_raised_after_both_have_finished():
         finished.append("second")
 
     with pytest.raises(KeyError, match="first half failed"):
-        side_by_side.run_pair(failing_first, slow_second, side_by_side=True)
+        two_threads.run_pair(failing_first, slow_second, in_two_threads=True)
     assert finished == ["first", "second"]
 
 
 def _pair_in_child(connection) -> None:
-    result = side_by_side.run_pair(lambda: 1, lambda: 2, side_by_side=True)
+    result = two_threads.run_pair(lambda: 1, lambda: 2, in_two_threads=True)
     connection.send(result)
 
 
@@ -197,7 +197,7 @@ def test_a_forked_process_runs_pairs_with_its_own_helper_thread():
     does not wait on the parent's thread, which it does not have."""
     import multiprocessing
 
-    assert side_by_side.run_pair(lambda: 1, lambda: 2, side_by_side=True) == (1, 2)
+    assert two_threads.run_pair(lambda: 1, lambda: 2, in_two_threads=True) == (1, 2)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_pair_in_child, args=(sender,))

@@ -59,6 +59,7 @@ def wandb_env(tmp_path, monkeypatch):
 
 def compose_wandb_run(tmp_path: Path, run: str, extra: list[str], data_dir: Path):
     overrides = [
+        "experiment=quickstart",
         "logger=wandb",
         "logger.wandb.offline=true",
         "callbacks=[default,training_monitor]",

@@ -34,10 +34,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ugatit import atomic, registry
+from ugatit.config_checks import check_discriminator_size
 from ugatit.errors import ConfigError, UserError
 from ugatit.rules import COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 from ugatit.training.base import TranslationMethod
-from ugatit.training.cycle import CycleTranslation
+from ugatit.training.cycle import CycleTranslation, Side
 
 DATA_KINDS: tuple[str, ...] = ("random", "builtin")
 VARIANTS: tuple[str, ...] = ("ours", "reference", "plain")
@@ -75,13 +76,15 @@ class ReferenceOrderModule(CycleTranslation):
         # detaches as CycleGAN's code does; without one (U-GAT-IT) the fakes keep their graph.
         fake_b = self.generator_ab(real_a).image
         fake_a = self.generator_ba(real_b).image
-        d_loss, d_terms = self._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
+        d_loss, d_terms = self.discriminator_loss([("a", real_a, fake_a), ("b", real_b, fake_b)])
         d_finite = self._optimizer_step([opt_d], d_loss)
 
         # G step: the generators run again (same weights, so the same fakes).
         fake_b_out = self.generator_ab(real_a)
         fake_a_out = self.generator_ba(real_b)
-        g_loss, g_terms = self._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
+        g_loss, g_terms = self.generator_loss(
+            [Side("a", real_a, fake_b_out), Side("b", real_b, fake_a_out)]
+        )
         g_finite = self._optimizer_step([opt_g], g_loss)
         self.after_generator_step()
         totals = {"d": d_loss, "g": g_loss}
@@ -251,12 +254,13 @@ def plain_official_loop(
                 start = time.perf_counter()
             real_a, real_b = batch["a"].to(device), batch["b"].to(device)
             fake_b, fake_a = module.generator_ab(real_a).image, module.generator_ba(real_b).image
-            d_loss, _ = module._discriminator_loss(real_a, real_b, fake_a, fake_b, detach=False)
+            d_loss, _ = module.discriminator_loss([("a", real_a, fake_a), ("b", real_b, fake_b)])
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
             fake_b_out, fake_a_out = module.generator_ab(real_a), module.generator_ba(real_b)
-            g_loss, _ = module._generator_loss(real_a, real_b, fake_a_out, fake_b_out)
+            sides = [Side("a", real_a, fake_b_out), Side("b", real_b, fake_a_out)]
+            g_loss, _ = module.generator_loss(sides)
             opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()
@@ -447,6 +451,7 @@ def run_benchmark(cfg: DictConfig) -> dict[str, Any]:
     settings = BenchmarkSettings.from_config(cfg.get("benchmark"))
     spec = benchmark_spec(cfg)
     _check_one_device(spec["trainer"])
+    check_discriminator_size(cfg)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ugatit-benchmark-") as folder:
         spec_path = Path(folder) / "spec.json"

@@ -33,7 +33,7 @@ from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.distributed import average_gradients, take_over_gradient_sync
 from ugatit.training.settings import OptimizerSettings, ScheduleSettings, parse_settings
-from ugatit.training.side_by_side import run_pair
+from ugatit.training.two_threads import run_pair
 from ugatit.visualize import Visual
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,9 @@ class TranslationMethod(pl.LightningModule):
         self.inside_iteration = False
         self.channels_last = channels_last
         self.compile_networks = compile
-        # run_pair's two halves at once on a CPU (a method with two independent halves sets it)
-        self.side_by_side = False
+        # run_pair's two halves in two threads on a CPU (model.parallel_directions: a method
+        # with two independent halves sets it)
+        self.parallel_directions = False
 
     def add_weight_averages(self) -> None:
         """Exponential moving averages of the generators' weights (``model.ema_decay`` > 0), used
@@ -325,9 +326,9 @@ class TranslationMethod(pl.LightningModule):
         return [getattr(self, n) for spec in self.optimizer_specs() for n in spec.networks]
 
     def run_pair(self, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
-        """``(first(), second())``: at once with :attr:`side_by_side` on a CPU, where one thread
+        """``(first(), second())``: at once with :attr:`parallel_directions` on a CPU, where one thread
         cannot keep two cores busy with small operations; one after the other elsewhere."""
-        return run_pair(first, second, self.side_by_side and self.device.type == "cpu")
+        return run_pair(first, second, self.parallel_directions and self.device.type == "cpu")
 
     def prepare_input(self, image: Tensor) -> Tensor:
         if self.channels_last:

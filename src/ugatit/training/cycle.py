@@ -11,7 +11,9 @@ outputs are None are skipped, so the two methods differ only in networks, weight
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -42,6 +44,23 @@ from ugatit.training.settings import LossSettings, parse_settings
 from ugatit.visualize import Visual
 
 UPDATE_ORDERS = ("discriminator_first", "generator_first")
+
+
+class Side(NamedTuple):
+    """One source domain's images and their translation: where a generator chain starts."""
+
+    source: str  # "a" or "b"
+    real: Tensor
+    fake: GeneratorOutput  # ``real`` translated into the other domain
+
+    @property
+    def target(self) -> str:
+        return "b" if self.source == "a" else "a"
+
+
+def _sum(values: Iterable[Tensor]) -> Tensor:
+    """x + y + ..., left to right: the joint step's arithmetic, whatever the number of parts."""
+    return functools.reduce(operator.add, values)
 
 
 def _run_together(
@@ -132,8 +151,8 @@ class CycleTranslation(TranslationMethod):
         self.batch_generator_calls = bool(batch_generator_calls)
         self.batch_discriminator_calls = bool(batch_discriminator_calls)
         # each discriminator's loss and each source domain's generator chain back-propagated on
-        # its own, the two directions side by side on a CPU (ugatit.training.side_by_side)
-        self.parallel_directions = self.side_by_side = bool(parallel_directions)
+        # its own, the two directions in two threads on a CPU (ugatit.training.two_threads)
+        self.parallel_directions = bool(parallel_directions)
         if self.parallel_directions and diff_augment:
             raise ConfigError(
                 "model.parallel_directions=true runs the two directions in two threads, which "
@@ -175,51 +194,49 @@ class CycleTranslation(TranslationMethod):
         return [discriminator, generator]
 
     def _discriminator_step(self, state: Mapping[str, Any]) -> tuple[Any, dict[str, Tensor]]:
-        real_a, real_b = state["real_a"], state["real_b"]
-        fake_a, fake_b = state["fake_a"].image, state["fake_b"].image
+        judged = [
+            ("a", state["real_a"], state["fake_a"].image.detach()),
+            ("b", state["real_b"], state["fake_b"].image.detach()),
+        ]
         if not self.parallel_directions:
-            return self._discriminator_loss(real_a, real_b, fake_a, fake_b)
-        d_a, d_b = self.run_pair(
-            lambda: self._discriminator_term("a", real_a, fake_a),
-            lambda: self._discriminator_term("b", real_b, fake_b),
+            return self.discriminator_loss(judged)
+        (part_a, terms_a), (part_b, terms_b) = self.run_pair(
+            lambda: self.discriminator_loss(judged[:1]),
+            lambda: self.discriminator_loss(judged[1:]),
         )
-        w = self.loss_settings
-        parts = [w.d_loss_scale * w.adv_weight * d for d in (d_a, d_b)]
-        return parts, {"d_a": d_a, "d_b": d_b, "d_total": parts[0] + parts[1]}
+        return [part_a, part_b], {**terms_a, **terms_b, "d_total": part_a + part_b}
 
     def _generator_step(self, state: Mapping[str, Any]) -> tuple[Any, dict[str, Tensor]]:
-        real_a, real_b = state["real_a"], state["real_b"]
-        fake_a, fake_b = state["fake_a"], state["fake_b"]
+        sides = [
+            Side("a", state["real_a"], state["fake_b"]),
+            Side("b", state["real_b"], state["fake_a"]),
+        ]
         if not self.parallel_directions:
-            return self._generator_loss(real_a, real_b, fake_a, fake_b)
+            return self.generator_loss(sides)
         (part_a, terms_a), (part_b, terms_b) = self.run_pair(
-            lambda: self._generator_chain("a", real_a, fake_b),
-            lambda: self._generator_chain("b", real_b, fake_a),
+            lambda: self.generator_loss(sides[:1]), lambda: self.generator_loss(sides[1:])
         )
         terms = {key: terms_a[key] + terms_b[key] for key in terms_a}
         terms["g_total"] = part_a + part_b
         return [part_a, part_b], terms
 
-    def _discriminator_loss(
-        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, detach: bool = True
+    # ------------------------------------------------------------------ losses
+    def discriminator_loss(
+        self, judged: Sequence[tuple[str, Tensor, Tensor]]
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """LSGAN (or the configured loss) of both domains' discriminators on real vs fake.
-
-        ``detach=False`` is the official code's ordering (used by the benchmark's reference).
-        """
-        d_a = self._discriminator_term("a", real_a, fake_a, detach)
-        d_b = self._discriminator_term("b", real_b, fake_b, detach)
+        """LSGAN (or the configured loss) of each listed domain's discriminators on its real
+        images and the (pooled) fakes translated into it, ``(domain, real, fake)``, weighted
+        and summed. The training step passes detached fakes; the benchmark's official ordering
+        passes them with their graph, as the official code does."""
         w = self.loss_settings
-        total = w.d_loss_scale * w.adv_weight * (d_a + d_b)
-        return total, {"d_a": d_a, "d_b": d_b, "d_total": total}
+        terms = {f"d_{domain}": self._discriminator_term(domain, r, f) for domain, r, f in judged}
+        total = w.d_loss_scale * w.adv_weight * _sum(terms.values())
+        return total, {**terms, "d_total": total}
 
-    def _discriminator_term(
-        self, domain: str, real: Tensor, fake: Tensor, detach: bool = True
-    ) -> Tensor:
+    def _discriminator_term(self, domain: str, real: Tensor, fake: Tensor) -> Tensor:
         """One domain's discriminator loss on its real images and (pooled) fakes."""
         pool = self.pool_a if domain == "a" else self.pool_b
-        fake = pool.query(fake.detach() if detach else fake)
-        heads = self._judge_real_and_fake(self.discriminator(domain), real, fake)
+        heads = self._judge_real_and_fake(self.discriminator(domain), real, pool.query(fake))
         return discriminator_adv_loss(*heads, self.loss_settings.gan_mode)
 
     def _judge_real_and_fake(
@@ -250,102 +267,72 @@ class CycleTranslation(TranslationMethod):
         the configured view (``discriminator_input``)."""
         return self.discriminator_view(diff_augment(images, self.augment_policy))
 
-    def _generator_loss(
-        self, real_a: Tensor, real_b: Tensor, fake_a: GeneratorOutput, fake_b: GeneratorOutput
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Adversarial, cycle, identity and CAM terms over both directions (skipping zero weights)."""
+    def generator_loss(self, sides: Sequence[Side]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Adversarial, cycle, identity and CAM terms of the generator chains that start from
+        ``sides``, weighted and summed (a weight of 0 skips its term and its passes). Both sides:
+        the joint step. One side: one thread of ``parallel_directions``; the two sides share no
+        graph, and their sum is the joint loss up to rounding."""
         w = self.loss_settings
-        mode = w.gan_mode
         terms: dict[str, Tensor] = {}
         weighted: list[Tensor] = []
 
+        def add(name: str, value: Tensor, weight: float) -> None:
+            terms[name] = value
+            weighted.append(weight * value)
+
         if w.adv_weight > 0:
-            adv = generator_adv_loss(
-                self._judge(self.discriminator_a, fake_a.image), mode
-            ) + generator_adv_loss(self._judge(self.discriminator_b, fake_b.image), mode)
-            terms["g_adv"] = adv
-            weighted.append(w.adv_weight * adv)
+            # each translation judged by its target domain's discriminators, domain A's first
+            judged = sorted(sides, key=lambda side: side.target)
+            adv = _sum(
+                generator_adv_loss(
+                    self._judge(self.discriminator(s.target), s.fake.image), w.gan_mode
+                )
+                for s in judged
+            )
+            add("g_adv", adv, w.adv_weight)
 
-        has_cam = fake_a.cam_logit is not None and fake_b.cam_logit is not None
+        has_cam = all(s.fake.cam_logit is not None for s in sides)
         wants_identity = w.identity_weight > 0 or (w.cam_weight > 0 and has_cam)
-        # Each generator's second passes (reconstruction, identity) in one call: every norm here
-        # is per sample, so the batch changes nothing but the speed.
-        inputs_ba = ([fake_b.image] if w.cycle_weight > 0 else []) + (
-            [real_a] if wants_identity else []
-        )
-        inputs_ab = ([fake_a.image] if w.cycle_weight > 0 else []) + (
-            [real_b] if wants_identity else []
-        )
-        outputs_ba = _run_together(self.generator_ba, inputs_ba, self.batch_generator_calls)
-        outputs_ab = _run_together(self.generator_ab, inputs_ab, self.batch_generator_calls)
-
+        # The back generator's second passes (reconstruction, identity) in one call: every norm
+        # here is per sample, so the batch changes nothing but the speed.
+        back = [
+            _run_together(
+                self.generator(f"{s.target}2{s.source}"),
+                ([s.fake.image] if w.cycle_weight > 0 else [])
+                + ([s.real] if wants_identity else []),
+                self.batch_generator_calls,
+            )
+            for s in sides
+        ]
         if w.cycle_weight > 0:
-            rec_a = outputs_ba.pop(0).image
-            rec_b = outputs_ab.pop(0).image
-            cycle = self._reconstruction(rec_a, real_a) + self._reconstruction(rec_b, real_b)
-            terms["g_cycle"] = cycle
-            weighted.append(w.cycle_weight * cycle)
-
+            rebuilt = [outputs.pop(0).image for outputs in back]
+            cycle = _sum(
+                self._reconstruction(r, s.real) for r, s in zip(rebuilt, sides, strict=True)
+            )
+            add("g_cycle", cycle, w.cycle_weight)
         if wants_identity:
-            # Each generator applied to its own target domain: identity for images, "not my
-            # source" for the CAM classifier.
-            id_a = outputs_ba.pop(0)
-            id_b = outputs_ab.pop(0)
+            # the back generator on its own target domain: identity for the images, "not my
+            # source" for its CAM classifier
+            same = [outputs.pop(0) for outputs in back]
             if w.identity_weight > 0:
-                identity = self._reconstruction(id_a.image, real_a) + self._reconstruction(
-                    id_b.image, real_b
+                identity = _sum(
+                    self._reconstruction(o.image, s.real) for o, s in zip(same, sides, strict=True)
                 )
-                terms["g_identity"] = identity
-                weighted.append(w.identity_weight * identity)
-            if w.cam_weight > 0 and has_cam:
-                cam = generator_cam_loss(fake_a.cam_logit, id_a.cam_logit) + generator_cam_loss(
-                    fake_b.cam_logit, id_b.cam_logit
+                add("g_identity", identity, w.identity_weight)
+            if w.cam_weight > 0 and has_cam and all(o.cam_logit is not None for o in same):
+                # each back generator's verdict on its own source (the other side's fake; a
+                # side alone pairs its own fake instead: the same four terms in the sum)
+                sources = [
+                    s.fake.cam_logit for s in (reversed(sides) if len(sides) == 2 else sides)
+                ]
+                cam = _sum(
+                    generator_cam_loss(v, o.cam_logit) for v, o in zip(sources, same, strict=True)
                 )
-                terms["g_cam"] = cam
-                weighted.append(w.cam_weight * cam)
+                add("g_cam", cam, w.cam_weight)
 
         total = torch.stack(weighted).sum()
         terms["g_total"] = total
         return total, terms
-
-    def _generator_chain(
-        self, source: str, real: Tensor, fake: GeneratorOutput
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """The generator terms that start from the ``source`` domain's images, weighted and
-        summed, and unweighted: the translation ``fake`` judged by the other domain's
-        discriminator, taken back for the cycle, the back generator's identity pass on ``real``
-        and the two CAM terms those passes give. The two sources' chains share no graph, and
-        their sum is :meth:`_generator_loss`."""
-        w = self.loss_settings
-        target = "b" if source == "a" else "a"
-        back = self.generator(f"{target}2{source}")
-        terms: dict[str, Tensor] = {}
-        weighted: list[Tensor] = []
-        if w.adv_weight > 0:
-            adv = generator_adv_loss(
-                self._judge(self.discriminator(target), fake.image), w.gan_mode
-            )
-            terms["g_adv"] = adv
-            weighted.append(w.adv_weight * adv)
-        has_cam = fake.cam_logit is not None
-        wants_identity = w.identity_weight > 0 or (w.cam_weight > 0 and has_cam)
-        inputs = ([fake.image] if w.cycle_weight > 0 else []) + ([real] if wants_identity else [])
-        outputs = _run_together(back, inputs, self.batch_generator_calls)
-        if w.cycle_weight > 0:
-            cycle = self._reconstruction(outputs.pop(0).image, real)
-            terms["g_cycle"] = cycle
-            weighted.append(w.cycle_weight * cycle)
-        if wants_identity:
-            same = outputs.pop(0)
-            if w.identity_weight > 0:
-                identity = self._reconstruction(same.image, real)
-                terms["g_identity"] = identity
-                weighted.append(w.identity_weight * identity)
-            if w.cam_weight > 0 and has_cam and same.cam_logit is not None:
-                cam = generator_cam_loss(fake.cam_logit, same.cam_logit)
-                terms["g_cam"] = cam
-                weighted.append(w.cam_weight * cam)
-        return torch.stack(weighted).sum(), terms
 
     def _reconstruction(self, output: Tensor, target: Tensor) -> Tensor:
         return reconstruction_l1(output, target, self.loss_settings.cycle_colour)

@@ -71,14 +71,14 @@ def _in_callers_context(work: Callable[[], T], threads: int) -> Callable[[], T]:
     return run
 
 
-def run_pair(first: Callable[[], T], second: Callable[[], U], side_by_side: bool) -> tuple[T, U]:
-    """``(first(), second())``. With ``side_by_side`` the two run at once (``second`` in the
+def run_pair(first: Callable[[], T], second: Callable[[], U], in_two_threads: bool) -> tuple[T, U]:
+    """``(first(), second())``. With ``in_two_threads`` the two run at once (``second`` in the
     helper thread), each with half the intra-op threads; otherwise one after the other.
 
     Both always finish before this returns, also when one fails (its error is raised then), so
     no thread is left touching tensors the caller goes on to use.
     """
-    if not side_by_side:
+    if not in_two_threads:
         return first(), second()
     threads = torch.get_num_threads()
     half = threads_per_half(threads)
