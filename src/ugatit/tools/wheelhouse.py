@@ -74,33 +74,31 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirement_names(dist: metadata.Distribution) -> list[str]:
-    """The distribution's requirements without extras or environment markers that exclude us."""
-    names = []
+def _requirements(dist: metadata.Distribution, extras: Iterable[str]) -> list[tuple[str, set[str]]]:
+    """(name, extras asked of it) of what ``dist`` needs here, with the ``extras`` asked of
+    ``dist`` itself (``fsspec[http]`` brings aiohttp)."""
+    from packaging.requirements import Requirement
+
+    needed = []
     for line in dist.requires or []:
-        requirement, _, marker = line.partition(";")
-        if "extra ==" in marker:
-            continue
-        if marker.strip() and not _marker_holds(marker):
-            continue
-        names.append(canonical(re.split(r"[\s<>=!~\[(]", requirement.strip(), maxsplit=1)[0]))
-    return names
-
-
-def _marker_holds(marker: str) -> bool:
-    from packaging.markers import Marker
-
-    return Marker(marker).evaluate({"extra": ""})
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker is None or any(marker.evaluate({"extra": e}) for e in ("", *extras)):
+            needed.append((canonical(requirement.name), set(requirement.extras)))
+    return needed
 
 
 def requirement_closure(roots: Iterable[str], skip: re.Pattern | None = None) -> dict[str, str]:
-    """Name -> installed version of ``roots`` and everything they need to run (extras left
-    out), names matching ``skip`` and what only they need left out."""
+    """Name -> installed version of ``roots`` and everything they need to run (with the extras
+    their requirements ask for), names matching ``skip`` and what only they need left out."""
     found: dict[str, str] = {}
-    pending = [canonical(root) for root in roots]
+    extras_seen: dict[str, set[str]] = {}
+    pending: list[tuple[str, set[str]]] = [(canonical(root), set()) for root in roots]
     while pending:
-        name = pending.pop()
-        if name in found or (skip is not None and skip.match(name)):
+        name, extras = pending.pop()
+        if skip is not None and skip.match(name):
+            continue
+        if name in found and extras <= extras_seen[name]:
             continue
         try:
             dist = metadata.distribution(name)
@@ -110,7 +108,8 @@ def requirement_closure(roots: Iterable[str], skip: re.Pattern | None = None) ->
                 "first (the wheelhouse takes the versions installed there)."
             ) from error
         found[name] = dist.version
-        pending.extend(_requirement_names(dist))
+        extras_seen[name] = extras_seen.get(name, set()) | extras
+        pending.extend(_requirements(dist, extras_seen[name]))
     return dict(sorted(found.items()))
 
 
