@@ -9,7 +9,11 @@ each CPU picks for itself, two machines (AVX-512 and AVX2) ended the same 30 ite
 
 The stored figures (``data/quickstart_seed3_30it.pt``, uint8 translations) were computed with
 portable arithmetic by commit abf77ad, whose training equals the redesign's first commit
-(which reproduced f1acbd1 exactly). They depend on the shapes generator's version: when only the
+(which reproduced f1acbd1 exactly). Portable arithmetic is not the same on every CPU after all:
+on an Intel Xeon with AMX (2026-12-06) abf77ad's training code, as landed in 0a56a72, ends 104/255
+away from them, and the code of that day equals 0a56a72 there bit for bit (all 284 tensors).
+``data/quickstart_seed3_30it_amx.pt`` holds 0a56a72's figures from that machine; a run must
+match one of the stored sets, each made by the known-good code. They depend on the shapes generator's version: when only the
 generator changes on purpose, regenerate them with ``python
 tests/training/test_same_training.py OUT.pt`` in the commit that changes it, and check that the
 previous commit still passes with the previous figures, so the training code is known unchanged.
@@ -37,7 +41,11 @@ from ugatit.training.pipeline import train  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-STORED = Path(__file__).with_name("data") / "quickstart_seed3_30it.pt"
+# the known-good code's figures, one set per kind of CPU it was run on (docstring)
+STORED = [
+    Path(__file__).with_name("data") / name
+    for name in ("quickstart_seed3_30it.pt", "quickstart_seed3_30it_amx.pt")
+]
 STORED_WITH_GENERATOR = 6  # shapes GENERATOR_VERSION the stored figures were made with
 OVERRIDES = [
     "trainer=cpu",
@@ -99,11 +107,15 @@ def _run_portably(tmp_path: Path, data_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_quick_start_translations_equal_the_code_before_the_redesign(tmp_path, shapes_dir):
     assert GENERATOR_VERSION == STORED_WITH_GENERATOR, "regenerate the stored figures (docstring)"
-    stored = torch.load(STORED, weights_only=True)
     now = _run_portably(tmp_path, shapes_dir)
+    apart = []
+    for path in STORED:
+        stored = torch.load(path, weights_only=True)
+        apart.append(
+            max((now[d].int() - stored[d].int()).abs().max().item() for d in ("a2b", "b2a"))
+        )
+    assert min(apart) <= 2, f"{apart}/255 apart from the stored sets {[p.name for p in STORED]}"
     for direction in ("a2b", "b2a"):
-        difference = (now[direction].int() - stored[direction].int()).abs().max().item()
-        assert difference <= 2, f"{direction}: {difference}/255 apart"
         # the run trained: its translations are not the inputs' flat background
         assert now[direction].float().std() > 10
 
