@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -198,26 +198,29 @@ class CycleTranslation(TranslationMethod):
             ("a", state["real_a"], state["fake_a"].image.detach()),
             ("b", state["real_b"], state["fake_b"].image.detach()),
         ]
-        if not self.parallel_directions:
-            return self.discriminator_loss(judged)
-        (part_a, terms_a), (part_b, terms_b) = self.run_pair(
-            lambda: self.discriminator_loss(judged[:1]),
-            lambda: self.discriminator_loss(judged[1:]),
-        )
-        return [part_a, part_b], {**terms_a, **terms_b, "d_total": part_a + part_b}
+        return self._over_sides(self.discriminator_loss, judged)
 
     def _generator_step(self, state: Mapping[str, Any]) -> tuple[Any, dict[str, Tensor]]:
         sides = [
             Side("a", state["real_a"], state["fake_b"]),
             Side("b", state["real_b"], state["fake_a"]),
         ]
+        return self._over_sides(self.generator_loss, sides)
+
+    def _over_sides(
+        self, loss: Callable[[Sequence[Any]], tuple[Tensor, dict[str, Tensor]]], items: list[Any]
+    ) -> tuple[Any, dict[str, Tensor]]:
+        """``loss`` of both sides' ``items`` at once (the joint step), or with
+        ``parallel_directions`` once per side in two threads: the two parts back-propagate on
+        their own, and a term both sides log (a total, g_cycle, ...) is their sum."""
         if not self.parallel_directions:
-            return self.generator_loss(sides)
+            return loss(items)
         (part_a, terms_a), (part_b, terms_b) = self.run_pair(
-            lambda: self.generator_loss(sides[:1]), lambda: self.generator_loss(sides[1:])
+            lambda: loss(items[:1]), lambda: loss(items[1:])
         )
-        terms = {key: terms_a[key] + terms_b[key] for key in terms_a}
-        terms["g_total"] = part_a + part_b
+        terms = {**terms_a, **terms_b}
+        for key in terms_a.keys() & terms_b.keys():
+            terms[key] = terms_a[key] + terms_b[key]
         return [part_a, part_b], terms
 
     # ------------------------------------------------------------------ losses
