@@ -29,27 +29,34 @@ def _callback(trainer: pl.Trainer, kind: type) -> Any:
     return next((c for c in trainer.callbacks if isinstance(c, kind)), None)
 
 
+def _hydra_run() -> Any:
+    """The running Hydra job's config, or None when no Hydra run started this process (a test
+    composing the config)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get()
+    except ValueError:
+        return None
+
+
 def run_overrides() -> list[str]:
     """This run's own command-line choices (experiment, model, data, ...), so that a command that
     continues it composes the same configuration; the checkpoint and length are left to it."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:  # not started by Hydra (a test composing the config)
+    hydra_cfg = _hydra_run()
+    if hydra_cfg is None:
         return []
     dropped = ("ckpt_path", "model.schedule.max_iterations", "hydra.", "resume")
-    return [shlex.quote(o) for o in overrides if not o.lstrip("+~").startswith(dropped)]
+    return [
+        shlex.quote(o) for o in hydra_cfg.overrides.task if not o.lstrip("+~").startswith(dropped)
+    ]
 
 
 def data_overrides(cfg: DictConfig) -> list[str]:
     """The command-line choices that select this run's data (and where it lies), so eval scores
     the same test sets."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        hydra_cfg = HydraConfig.get()
-    except ValueError:  # not started by Hydra (a test composing the config)
+    hydra_cfg = _hydra_run()
+    if hydra_cfg is None:
         return []
     overrides = list(hydra_cfg.overrides.task)
     keys = ("data", "paths.data_dir")
@@ -100,8 +107,12 @@ def next_commands(
         f"output={shown_path(run_dir / f'generator_{direction}.onnx')}",
         "train longer from here:",
         " ".join(
-            ["  python src/train.py", *run_overrides(), f"ckpt_path={ckpt}"]
-            + ["model.schedule.max_iterations=N"]
+            [
+                "  python src/train.py",
+                *run_overrides(),
+                f"ckpt_path={ckpt}",
+                "model.schedule.max_iterations=N",
+            ]
         ),
     ]
 

@@ -34,7 +34,7 @@ def _helper_thread() -> ThreadPoolExecutor:
     global _helper
     with _helper_lock:
         if _helper is None:
-            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side-by-side")
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-threads")
         return _helper
 
 
