@@ -83,11 +83,13 @@ def test_rows_are_written_one_by_one_and_failures_are_named(tmp_path):
 
 
 def test_a_short_budget_skips_the_last_rows_and_says_so(tmp_path):
-    out, seen, now = tmp_path / "out", [], [0.0]
+    out, seen, now, train_timeouts = tmp_path / "out", [], [0.0], []
     stand_in = _stand_in(out, seen)
 
     def slow_run(command, timeout):
         now[0] += 50.0  # each command takes 50 s of a pretend clock
+        if command[1].endswith("train.py"):
+            train_timeouts.append(timeout)
         return stand_in(command, timeout)
 
     report = gpu_check.run_gpu_check(
@@ -99,6 +101,8 @@ def test_a_short_budget_skips_the_last_rows_and_says_so(tmp_path):
     assert 0 < len(ran) < len(measured) == 3 + len(gpu_check.BENCHMARKS)
     assert measured[-1]["note"].startswith("skipped: ") and "300 s budget" in measured[-1]["note"]
     assert len(seen) * 50.0 <= 300
+    # the resume gets what the first training run (1 s by the stand-in) left of the row's time
+    assert train_timeouts == [240.0, 239.0]
 
 
 def test_the_markdown_report_names_the_gpu_versions_and_every_row():

@@ -15,7 +15,6 @@ run of the project's own entry points (``src/benchmark.py``, ``src/train.py``, `
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.util
 import json
 import math
@@ -237,14 +236,18 @@ def benchmark_row(
 
 def training_row(root: Path, out: Path, timeout: float, run: Callable = _run) -> Measurement:
     """30 iterations of src/train.py at 256 px in bf16, then a resume that continues to 40:
-    finite weights, a checkpoint, the resumed iteration count."""
+    finite weights, a checkpoint, the resumed iteration count. Both runs together keep to
+    ``timeout``."""
     folder = out / "train"
     code, output, seconds = run(train_command(root, folder, TRAIN_ITERATIONS), timeout)
     checkpoint = folder / "checkpoints" / "last.ckpt"
     figures: dict[str, Any] = {"seconds": seconds}
     if code != 0 or not checkpoint.is_file():
         return Measurement("train 30 + resume 10", "bf16-mixed", False, figures, _tail(output))
-    code, output, more = run(train_command(root, folder, TRAIN_ITERATIONS + 10), timeout)
+    # the resume gets what is left of this row's time, so the row keeps to its share
+    code, output, more = run(
+        train_command(root, folder, TRAIN_ITERATIONS + 10), max(1.0, timeout - seconds)
+    )
     figures["seconds"] = seconds + more
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     figures["iteration_after_resume"] = int(saved.get("iteration", -1))
