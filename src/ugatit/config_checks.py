@@ -1,7 +1,9 @@
 """Checks of a composed config's values (type, finiteness, range), run before anything is built.
 
 A crop size the generators cannot take used to fail only at the first step, under a long
-traceback; each key below is judged by a rule of :mod:`ugatit.rules` in one message.
+traceback; each key below is judged by a rule of :mod:`ugatit.rules` in one message. The model
+section is judged by the method's own typed settings and the networks' registered rules
+(:func:`ugatit.training.base.check_model_config`), which the training pipeline runs next.
 """
 
 from __future__ import annotations
@@ -50,42 +52,6 @@ DATA_RULES: dict[str, Rule] = {
     "data.skip_unreadable": FLAG,
 }
 
-MODEL_RULES: dict[str, Rule] = {
-    **{
-        f"model.loss.{name}": WEIGHT
-        for name in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "d_loss_scale")
-    },
-    "model.loss.nce_weight": WEIGHT,
-    "model.loss.cycle_colour": FLAG,
-    "model.loss.nce_identity": FLAG,
-    "model.loss.flip_equivariance": FLAG,
-    "model.nce.num_patches": POSITIVE_INT,
-    "model.nce.temperature": Number(low=0, low_open=True),
-    "model.nce.mlp_channels": POSITIVE_INT,
-    "model.optimizer.lr": Number(low=0, low_open=True),
-    "model.optimizer.d_lr": Number(low=0, low_open=True, optional=True),
-    "model.optimizer.weight_decay": WEIGHT,
-    "model.optimizer.betas": Pair(Number(low=0, high=1, high_open=True)),
-    "model.schedule.max_iterations": OPTIONAL_POSITIVE_INT,
-    "model.schedule.max_epochs": OPTIONAL_POSITIVE_INT,
-    "model.schedule.decay_start": Number(low=0, high=1),
-    "model.pool_size": COUNT,
-    "model.max_nonfinite_steps": COUNT,
-    "model.channels_last": FLAG,
-    "model.batch_generator_calls": FLAG,
-    "model.batch_discriminator_calls": FLAG,
-    "model.parallel_directions": FLAG,
-    "model.compile": FLAG,
-    "model.ema_decay": Number(low=0, high=1, high_open=True, why="0 turns the average off"),
-    "model.generator.ngf": POSITIVE_INT,
-    "model.generator.n_res": POSITIVE_INT,
-    "model.generator.n_blocks": POSITIVE_INT,
-    "model.discriminator.ndf": POSITIVE_INT,
-    "model.discriminator.n_layers": POSITIVE_INT,
-    "model.discriminator.global_layers": POSITIVE_INT,
-    "model.discriminator.local_layers": POSITIVE_INT,
-}
-
 TRAINER_RULES: dict[str, Rule] = {
     "trainer.devices": Devices(),
     "trainer.num_nodes": POSITIVE_INT,
@@ -114,7 +80,6 @@ TRAIN_RULES: dict[str, Rule] = {
     **SEED_RULES,
     "flush_denormal": FLAG,
     **DATA_RULES,
-    **MODEL_RULES,
     **TRAINER_RULES,
     **CALLBACK_RULES,
 }

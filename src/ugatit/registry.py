@@ -81,11 +81,33 @@ def rules_of(cls: type) -> dict[str, Rule]:
     return dict(NETWORKS[qualified_name(cls)].rules)
 
 
+def method_keywords(cls: type) -> list[str]:
+    """A method's keywords: its networks, then every field of its ``Settings`` dataclass (the
+    constructor takes those as ``**settings``)."""
+    parameters = list(inspect.signature(cls).parameters.values())
+    named = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        raise TypeError(f"{qualified_name(cls)} takes *args: list its keywords instead.")
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        settings = getattr(cls, "Settings", None)
+        if not dataclasses.is_dataclass(settings):
+            raise TypeError(
+                f"{qualified_name(cls)} takes **settings but declares no Settings dataclass."
+            )
+        named += [f.name for f in dataclasses.fields(settings)]
+    return named
+
+
 def register_method(cls: T) -> T:
     """Class decorator: ``cls`` (a training method) may be named by a checkpoint's ``method``."""
-    _keywords(cls)
+    method_keywords(cls)
     METHODS[qualified_name(cls)] = cls
     return cls
+
+
+def is_directive(key: Any) -> bool:
+    """``_target_``, ``_recursive_``, ``_convert_``, ...: a Hydra directive, not a setting."""
+    return isinstance(key, str) and bool(_DIRECTIVE.match(key))
 
 
 def _names(registry: Mapping[str, Any]) -> str:
@@ -198,9 +220,10 @@ def check_method_keywords(
 ) -> None:
     """Every keyword is one the method's constructor takes (a file may not add others)."""
     refuse_directives(dict.fromkeys(keywords), where, error, allow_target=False)
-    unknown = sorted(set(map(str, keywords)) - set(_keywords(cls)))
+    valid = method_keywords(cls)
+    unknown = sorted(set(map(str, keywords)) - set(valid))
     if unknown:
         raise error(
             f"{where} has key(s) {unknown} that {cls.__name__} does not take; valid keys: "
-            f"{sorted(_keywords(cls))}."
+            f"{sorted(valid)}."
         )

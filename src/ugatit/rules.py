@@ -21,6 +21,8 @@ from ugatit.errors import ConfigError, UserError
 
 
 class Rule(Protocol):
+    def describe(self) -> str: ...
+
     def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None: ...
 
 
@@ -87,6 +89,9 @@ class Flag:
 
     optional: bool = False
 
+    def describe(self) -> str:
+        return "true or false" + (", or null" if self.optional else "")
+
     def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
         if not (isinstance(value, bool) or (value is None and self.optional)):
             null = ", or null" if self.optional else ""
@@ -98,6 +103,9 @@ class Pair:
     """Two values, each checked by ``item`` (Adam's betas)."""
 
     item: Number
+
+    def describe(self) -> str:
+        return f"two values [x, y], each {self.item.describe()}"
 
     def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
         if not isinstance(value, (list, tuple, ListConfig)) or len(value) != 2:
@@ -115,6 +123,9 @@ _DEVICE_LIST = re.compile(r"^\s*\d+\s*(,\s*\d+\s*)*,?\s*$")
 @dataclasses.dataclass(frozen=True)
 class Devices:
     """What Lightning's ``devices`` takes: a count >= 1, -1 (all), auto, or device indices."""
+
+    def describe(self) -> str:
+        return "a number of devices >= 1, -1 (all), auto, or a list of device indices"
 
     def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
         if isinstance(value, bool):
@@ -141,10 +152,15 @@ class OneOf:
     """One of a fixed set of strings (a norm, a mode)."""
 
     choices: Sequence[str]
+    why: str = ""  # appended to the message in parentheses (what each choice means)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.choices)
 
     def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
         if not isinstance(value, str) or value not in self.choices:
-            raise error(f"{key}={value!r} is invalid: it must be one of {', '.join(self.choices)}.")
+            why = f" ({self.why})" if self.why else ""
+            raise error(f"{key}={value!r} is invalid: it must be {self.describe()}{why}.")
 
 
 POSITIVE_INT = Number(integer=True, low=1)

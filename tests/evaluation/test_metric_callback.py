@@ -160,7 +160,9 @@ def test_too_few_validation_images_is_a_clear_error():
 
     datamodule = OneValPair(n=2, size=32)
     datamodule.setup("fit")
-    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    trainer = SimpleNamespace(
+        datamodule=datamodule, is_global_zero=True, global_rank=0, world_size=1
+    )
     callback = FidKidCallback(every_n_iterations=1)
     with pytest.raises(ConfigError, match=r"has 1 image\(s\) of domain A; FID/KID need at least 2"):
         callback.compute(trainer, tiny_module())
@@ -175,7 +177,9 @@ def test_test_split_scores_the_first_test_images(weights, shapes_dir):
         num_workers=0,
     )
     datamodule.prepare_data()
-    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    trainer = SimpleNamespace(
+        datamodule=datamodule, is_global_zero=True, global_rank=0, world_size=1
+    )
     callback = FidKidCallback(every_n_iterations=1, split="test", max_images=2, device="cpu")
     metrics = callback.compute(trainer, tiny_module())
     assert sorted(metrics) == sorted(KEYS)
@@ -187,7 +191,9 @@ def test_test_split_scores_the_first_test_images(weights, shapes_dir):
 def test_a_one_sided_model_is_scored_in_its_one_direction(weights):
     datamodule = FixedPairsDataModule(n=2, size=32)
     datamodule.setup("fit")
-    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    trainer = SimpleNamespace(
+        datamodule=datamodule, is_global_zero=True, global_rank=0, world_size=1
+    )
     module = ContrastiveTranslation(
         generator={"_target_": "ugatit.nets.cut.CutGenerator", "ngf": 4, "n_blocks": 1},
         discriminator={"_target_": "ugatit.nets.cyclegan.PatchGANDiscriminator", "ndf": 4},

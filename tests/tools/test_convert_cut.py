@@ -50,7 +50,7 @@ def test_paper_settings_and_a_fine_tune_from_the_file(tmp_path):
         "temperature": 0.07,
         "mlp_channels": 256,
     }
-    assert h["optimizer"] == {"lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0}
+    assert h["optimizer"] == {"lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0, "d_lr": None}
     assert h["schedule"]["max_epochs"] == 400
     assert result.converted["initialised"] == ["discriminator_b", "patch_sampler"]
     module = ContrastiveTranslation.load_from_checkpoint(result.output)

@@ -73,8 +73,9 @@ def test_settings_and_paper_hparams(tmp_path: Path) -> None:
         "identity_weight": 5.0,
         "cam_weight": 0.0,
         "d_loss_scale": 0.5,
+        "cycle_colour": True,
     }
-    assert h["optimizer"] == {"lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0}
+    assert h["optimizer"] == {"lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0, "d_lr": None}
     assert h["schedule"]["max_epochs"] == 200 and h["schedule"]["decay_start"] == 0.5
     assert h["pool_size"] == 50
 

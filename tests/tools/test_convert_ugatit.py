@@ -200,9 +200,12 @@ def test_settings_are_inferred_from_the_weights(converted) -> None:
             "identity_weight": 10.0,
             "cam_weight": 1000.0,
             "d_loss_scale": 1.0,
+            "cycle_colour": True,
         }
-        assert hparams["optimizer"] == {"lr": 1e-4, "betas": [0.5, 0.999], "weight_decay": 1e-4}
-        assert hparams["schedule"] == {"max_iterations": 1_000_000, "decay_start": 0.5}
+        optimizer = {"lr": 1e-4, "betas": [0.5, 0.999], "weight_decay": 1e-4, "d_lr": None}
+        assert hparams["optimizer"] == optimizer
+        schedule = {"max_iterations": 1_000_000, "max_epochs": None, "decay_start": 0.5}
+        assert hparams["schedule"] == schedule
         assert hparams["pool_size"] == 0
 
 

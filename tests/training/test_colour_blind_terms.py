@@ -80,7 +80,7 @@ def test_discriminators_see_colours_only_through_the_image_view(view: str) -> No
 
 
 def test_an_unknown_view_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"use image \(the papers\) or figure_ground"):
+    with pytest.raises(ConfigError, match=r"one of image, figure_ground \(image: the papers"):
         CycleTranslation(
             **TINY_UGATIT_NETS, discriminator_input="grey", schedule={"max_iterations": 1}
         )

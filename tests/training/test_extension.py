@@ -1,6 +1,8 @@
 """Adding to the template: a generator by config only, and a whole one-sided method as a new module
 (tests/training/test_extension.py defines it here, touching neither the base nor the other methods)."""
 
+import dataclasses
+
 import pytest
 import torch
 from omegaconf import OmegaConf, open_dict
@@ -11,7 +13,7 @@ from ugatit.inference.translation import TranslationError, load_checkpoint
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.registry import register_method, register_network
-from ugatit.rules import POSITIVE_INT
+from ugatit.rules import POSITIVE_INT, WEIGHT
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -21,6 +23,7 @@ from ugatit.training.base import (
 )
 from ugatit.training.losses import discriminator_adv_loss, generator_adv_loss
 from ugatit.training.pipeline import train
+from ugatit.training.settings import MethodSettings, setting
 from ugatit.visualize import Visual
 
 
@@ -62,6 +65,13 @@ def test_a_generator_added_by_config_only_trains_with_every_loss_term(tmp_path, 
     assert samples  # and the sample grid renders its heatmap
 
 
+@dataclasses.dataclass(frozen=True)
+class ToySettings(MethodSettings):
+    """The toy's settings: the shared ones (optimizer, schedule, seed, ...) and its one weight."""
+
+    l1_weight: float = setting(1.0, WEIGHT, "how close the output stays to its input (L1)")
+
+
 @register_method
 class ToyOneSided(TranslationMethod):
     """A one-sided method written against the base alone: G (A->B) learns to fool D (B) and to
@@ -69,24 +79,15 @@ class ToyOneSided(TranslationMethod):
     the base, the other methods, the callbacks, eval or translate knows about it."""
 
     directions = ("a2b",)
+    Settings = ToySettings
 
-    def __init__(
-        self,
-        generator: dict,
-        discriminator: dict,
-        l1_weight: float = 1.0,
-        optimizer: dict | None = None,
-        schedule: dict | None = None,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, generator: dict, discriminator: dict, **settings) -> None:
         super().__init__()
-        settings = {"generator": generator, "discriminator": discriminator, "l1_weight": l1_weight}
-        settings |= {"optimizer": optimizer, "schedule": schedule, "seed": seed}
-        self.setup_common(settings, optimizer, schedule, 10, False, False, 0.0)
+        parsed = self.setup_common(generator, discriminator, settings)
         self.generator_ab = build_generator(generator)
         self.discriminator_b = build_network(discriminator, "model.discriminator")
         self.add_weight_averages()
-        self.l1_weight = l1_weight
+        self.l1_weight = parsed.l1_weight
         self.order: list[str] = []
 
     def optimizer_specs(self) -> list[OptimizerSpec]:

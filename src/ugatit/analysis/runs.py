@@ -24,6 +24,7 @@ from ugatit.data.errors import DataError
 from ugatit.data.images import list_images
 from ugatit.data.shapes import DEFAULT_PAIR, ensure_shapes
 from ugatit.errors import UserError
+from ugatit.training import cycle  # noqa: F401  (the model configs start from its settings)
 
 # Narrows the quick start further so that the notebook trains in about a minute on a CPU. The live
 # progress bar and model summary are off: in a notebook without ipywidgets they only add noise.

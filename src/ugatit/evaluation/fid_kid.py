@@ -6,6 +6,8 @@ same estimators. Both metrics are computed here from the 2048-d features rather 
 torchmetrics' FrechetInceptionDistance / KernelInceptionDistance: torchmetrics draws KID subsets
 with ``torch.randperm`` while torch-fidelity uses ``numpy.random.RandomState(2020)``, so KID would
 differ by sampling noise, and two metric objects would run Inception twice over every image.
+During training torchmetrics carries the features instead: the FID/KID callback gathers each
+rank's share across DDP ranks with :class:`ugatit.evaluation.per_image.GatheredValues`.
 
 The extractor is created lazily and cached per process, never stored on a LightningModule, so no
 checkpoint carries the ~95 MB of Inception weights.
@@ -35,6 +37,7 @@ from ugatit.visualize import to_uint8
 
 log = logging.getLogger(__name__)
 
+FEATURE_SIZE = 2048  # Inception's pool3 features, the layer FID and KID read
 KID_SUBSET_SIZE = 1000  # torch-fidelity's default, shrunk to the number of images when fewer
 KID_SUBSETS = 100
 KID_SEED = 2020  # torch-fidelity's rng_seed: the same subsets, hence the same KID
@@ -50,7 +53,7 @@ class MetricsError(UserError, ValueError):
 def _cached_extractor(device: str, weights: str) -> FeatureExtractorInceptionV3:
     try:
         extractor = FeatureExtractorInceptionV3(
-            EXTRACTOR_NAME, ["2048"], feature_extractor_weights_path=weights
+            EXTRACTOR_NAME, [str(FEATURE_SIZE)], feature_extractor_weights_path=weights
         )
     except Exception as error:  # truncated or foreign file: torch.load / load_state_dict errors
         raise InceptionWeightsError(

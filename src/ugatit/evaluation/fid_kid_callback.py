@@ -7,8 +7,9 @@ They go through ``pl_module.log`` into ``trainer.callback_metrics``, where Model
 Lightning's current step. A monitoring checkpoint should save on the same iterations as this
 callback evaluates, or it compares the last evaluation's values.
 
-Rank zero computes; the numbers are broadcast so every rank logs the same values (a monitor on
-another rank would otherwise miss the key). Inception is fetched from the per-process cache in
+Each rank translates and featurizes its share of the images; the features are gathered in image
+order (torchmetrics), so every rank scores the same features to the same values (a monitor on
+any rank finds the key) and N ranks share the work of one. Inception is fetched from the per-process cache in
 :mod:`ugatit.evaluation.fid_kid` and never becomes an attribute of the module, so checkpoints stay small. The
 real images' features are computed once and kept here (2048 floats per image).
 Enable with ``callbacks=[default,metrics]`` on the command line.
@@ -17,7 +18,7 @@ Enable with ``callbacks=[default,metrics]`` on the command line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -27,11 +28,13 @@ from torch import Tensor
 from ugatit.directions import SOURCE_TARGET
 from ugatit.errors import ConfigError
 from ugatit.evaluation.fid_kid import (
+    FEATURE_SIZE,
     KID_SUBSET_SIZE,
     KID_SUBSETS,
     inception_features,
     scores_from_features,
 )
+from ugatit.evaluation.per_image import GatheredValues, share
 from ugatit.inference.translation import resolve_device
 from ugatit.rules import FID_COUNT, OPTIONAL_POSITIVE_INT, POSITIVE_INT
 
@@ -153,13 +156,33 @@ class FidKidCallback(pl.Callback):
             fakes.append(pl_module(batch, direction).image.float().cpu())
         return torch.cat(fakes)
 
+    def _features(
+        self,
+        trainer: pl.Trainer,
+        images: Tensor,
+        device: torch.device,
+        translate: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        """Inception features of ``images`` (of their translations with ``translate``), each
+        rank computing its share; gathered (torchmetrics) in image order on every rank."""
+        mine = images[share(len(images), trainer.global_rank, trainer.world_size)]
+        gathered = GatheredValues(("features",)).to(device)
+        if len(mine):
+            if translate is not None:
+                mine = translate(mine)
+            gathered.update({"features": inception_features(mine, device)})
+        else:  # more ranks than images: this rank still joins the gathering
+            gathered.update({"features": torch.empty(0, FEATURE_SIZE)})
+        return gathered.gathered()["features"].cpu()
+
     def compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        """Score both directions now; the module is put in eval mode and restored afterwards."""
+        """Score both directions now; the module is put in eval mode and restored afterwards.
+        Every rank returns the same numbers (the features are gathered before scoring)."""
         device = self._device(pl_module)
         if self._images is None:
             self._images = self._load_images(trainer)
         if self._real is None:
-            self._real = {k: inception_features(v, device) for k, v in self._images.items()}
+            self._real = {k: self._features(trainer, v, device) for k, v in self._images.items()}
         was_training = pl_module.training
         pl_module.eval()
         metrics: dict[str, float] = {}
@@ -167,13 +190,16 @@ class FidKidCallback(pl.Callback):
             with torch.no_grad():
                 for direction in pl_module.directions:
                     source, target = SOURCE_TARGET[direction]
-                    fake = self._translate(pl_module, self._images[source], direction)
+                    fake = self._features(
+                        trainer,
+                        self._images[source],
+                        device,
+                        lambda x, d=direction: self._translate(pl_module, x, d),
+                    )
                     real = self._real[target]
                     wanted = self.kid_subset_size or KID_SUBSET_SIZE
                     subset = min(wanted, len(real), len(fake))
-                    scores = scores_from_features(
-                        real, inception_features(fake, device), subset, self.kid_subsets
-                    )
+                    scores = scores_from_features(real, fake, subset, self.kid_subsets)
                     metrics[f"{self.prefix}/fid_{direction}"] = scores["fid"]
                     metrics[f"{self.prefix}/kid_{direction}"] = scores["kid_mean"]
         finally:
@@ -187,8 +213,7 @@ class FidKidCallback(pl.Callback):
         iteration = int(getattr(pl_module, "iteration", trainer.global_step))
         if iteration == self._last_iteration:
             return
-        metrics = self.compute(trainer, pl_module) if trainer.is_global_zero else None
-        metrics = trainer.strategy.broadcast(metrics, src=0)
+        metrics = self.compute(trainer, pl_module)
         self._last_iteration = iteration
         self.last_metrics = metrics
         for name, value in metrics.items():

@@ -17,9 +17,16 @@ Scores = Mapping[str, Mapping[str, float]]  # direction -> key -> value
 
 
 class Judge(Protocol):
+    keys: tuple[str, ...]  # the per-image values (per_image) that reduce turns into scores
     prefix: str  # logged keys are val/<prefix>_<key>_<direction>
     headline: str  # the key whose mean over directions is val/<prefix>_<headline>_mean
     title: str  # how the console names it ("shape translation")
+
+    def per_image(
+        self, direction: str, sources: Tensor, translations: Tensor
+    ) -> dict[str, Tensor]: ...
+
+    def reduce(self, values: Mapping[str, Tensor]) -> dict[str, float]: ...
 
     def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]: ...
 

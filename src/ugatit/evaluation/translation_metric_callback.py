@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ugatit.directions import source
 from ugatit.evaluation.judges import Judge, judge_for
+from ugatit.evaluation.per_image import GatheredValues, share
 from ugatit.rules import OPTIONAL_POSITIVE_INT, POSITIVE_INT
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class TranslationMetricCallback(pl.Callback):
         self.last_scores: dict[str, dict[str, float]] = {}
         self._judge: Judge | None = None
         self._images: dict[str, Tensor] | None = None
+        self._keys: tuple[str, ...] = ()
         self._last_iteration = -1
 
     # ------------------------------------------------------------------ inputs
@@ -81,6 +83,7 @@ class TranslationMetricCallback(pl.Callback):
             for domain in ("a", "b")
         }
         self._judge = judge
+        self._keys = tuple(judge.keys)
         return True
 
     def _count(self, datamodule: Any, domain: str) -> int:
@@ -96,7 +99,9 @@ class TranslationMetricCallback(pl.Callback):
         return torch.cat(outputs)
 
     def compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict]:
-        """Scores per direction, with the module in eval mode (restored afterwards)."""
+        """Scores per direction, with the module in eval mode (restored afterwards). Every rank
+        judges its share of the images; the per-image values are gathered (torchmetrics), so
+        every rank returns the numbers one process scoring every image would."""
         if not self._setup(trainer):
             return {}
         was_training = pl_module.training
@@ -105,8 +110,14 @@ class TranslationMetricCallback(pl.Callback):
             scores = {}
             for direction in pl_module.directions:
                 images = self._images[source(direction)]
-                fakes = self._translate(pl_module, images, direction)
-                scores[direction] = self._judge.score(direction, images, fakes)
+                mine = images[share(len(images), trainer.global_rank, trainer.world_size)]
+                values = GatheredValues(self._keys).to(pl_module.device)
+                if len(mine):
+                    fakes = self._translate(pl_module, mine, direction)
+                    values.update(self._judge.per_image(direction, mine, fakes))
+                else:  # more ranks than images: this rank still joins the gathering
+                    values.update({key: torch.empty(0) for key in self._keys})
+                scores[direction] = self._judge.reduce(values.gathered())
         finally:
             pl_module.train(was_training)
         return scores
@@ -143,13 +154,10 @@ class TranslationMetricCallback(pl.Callback):
         iteration = int(getattr(pl_module, "iteration", trainer.global_step))
         if iteration == self._last_iteration:
             return
-        scores = self.compute(trainer, pl_module) if trainer.is_global_zero else None
-        scores = trainer.strategy.broadcast(scores, src=0)
+        scores = self.compute(trainer, pl_module)
         self._last_iteration = iteration
         if not scores:
             return
-        if self._judge is None:  # rank zero computed them: only the names are needed here
-            self._judge = judge_for(trainer.datamodule)
         self.last_scores = scores
         metrics = self.metrics(scores)
         if in_batch_hook:  # Lightning refuses pl_module.log in on_train_end

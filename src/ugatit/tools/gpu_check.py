@@ -189,6 +189,8 @@ def preflight(root: Path, out: Path) -> list[Measurement]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    import ugatit.training  # noqa: F401  (the model configs start from the methods' settings)
+
     commands = {
         "train": train_command(root, out / "train", TRAIN_ITERATIONS),
         **{

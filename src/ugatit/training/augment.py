@@ -10,11 +10,13 @@ the side). Images are in [-1, 1]; each image of a batch draws its own parameters
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ugatit.errors import ConfigError
+from ugatit.errors import ConfigError, UserError
 
 POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO = 0.125
@@ -33,6 +35,18 @@ def parse_policy(policy: str | None) -> tuple[str, ...]:
             f"comma-separated subset of {','.join(POLICIES)}, or null to turn it off."
         )
     return parts
+
+
+class PolicyRule:
+    """The rule of ``model.diff_augment``: null, or a comma-separated subset of the policies."""
+
+    def describe(self) -> str:
+        return f"null or a comma-separated subset of {','.join(POLICIES)}"
+
+    def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
+        if value is not None and not isinstance(value, str):
+            raise error(f"{key}={value!r} is invalid: it must be {self.describe()}.")
+        parse_policy(value)
 
 
 def _rand(x: Tensor) -> Tensor:

@@ -26,13 +26,12 @@ from torch import Tensor, nn
 from ugatit import registry
 from ugatit.checkpoints.methods import METHOD_KEY
 from ugatit.checkpoints.models import align_average_weights
-from ugatit.config_checks import MODEL_RULES
 from ugatit.directions import DIRECTIONS, GENERATOR_NAMES, check_direction
 from ugatit.errors import ConfigError, UserError
 from ugatit.nets.base import Generator
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.training.distributed import average_gradients, take_over_gradient_sync
-from ugatit.training.settings import OptimizerSettings, ScheduleSettings, parse_settings
+from ugatit.training.settings import MethodSettings
 from ugatit.training.two_threads import run_pair
 from ugatit.visualize import Visual
 
@@ -79,6 +78,19 @@ def build_network(config: Mapping[str, Any], where: str) -> nn.Module:
     """Build a registered network from its config (``_target_`` + keywords, each checked):
     settings may come from a checkpoint anyone wrote (``ugatit.registry``)."""
     return registry.build_network(config, where)
+
+
+def check_model_config(model: Mapping[str, Any]) -> None:
+    """The composed ``model`` section judged exactly as building it would judge it (the method's
+    ``Settings``, the networks' registered rules), but before anything is built or written."""
+    model = plain(model)
+    if not isinstance(model, Mapping):
+        raise ConfigError(f"model={model!r} is not a model config; choose one, e.g. model=ugatit.")
+    cls = registry.method_class(model.get(registry.TARGET), "model._target_")
+    settings = {k: v for k, v in model.items() if not registry.is_directive(k)}
+    for name in ("generator", "discriminator"):
+        registry.check_network(settings.pop(name, None), f"model.{name}")
+    cls.Settings.parse(settings, "model")
 
 
 def build_generator(config: Mapping[str, Any], where: str = "model.generator") -> Generator:
@@ -138,6 +150,8 @@ class TranslationMethod(pl.LightningModule):
     :meth:`setup_common`) and implement the declarations below."""
 
     directions: tuple[str, ...] = DIRECTIONS
+    # the method's typed settings: every keyword of its constructor but the networks
+    Settings: type[MethodSettings] = MethodSettings
 
     # ================================================================ declarations
     def optimizer_specs(self) -> list[OptimizerSpec]:
@@ -164,28 +178,27 @@ class TranslationMethod(pl.LightningModule):
     # ================================================================ shared set-up
     def setup_common(
         self,
-        hyper_parameters: Mapping[str, Any],
-        optimizer: Mapping[str, Any] | None,
-        schedule: Mapping[str, Any] | None,
-        max_nonfinite_steps: int,
-        channels_last: bool,
-        compile: bool,
-        ema_decay: float,
-    ) -> None:
-        """Save the settings a checkpoint needs to rebuild the model, parse the shared ones."""
+        generator: Mapping[str, Any],
+        discriminator: Mapping[str, Any],
+        settings: Mapping[str, Any],
+    ) -> Any:
+        """Parse ``settings`` by the method's ``Settings`` class (every value checked by its
+        rule), save what a checkpoint needs to rebuild the model, set up what the base owns;
+        returns the parsed settings."""
+        parsed = self.Settings.parse(settings, "model")
+        self.settings = parsed
         self.automatic_optimization = False
         # logger=False: the entry point logs the whole resolved run config once instead
         # plain containers: a checkpoint must load with weights_only=True
-        self.save_hyperparameters({k: plain(v) for k, v in hyper_parameters.items()}, logger=False)
-        optimizer, schedule = plain(optimizer), plain(schedule)
-        self.optimizer_settings = parse_settings(OptimizerSettings, optimizer, "optimizer")
-        self.schedule_settings = parse_settings(ScheduleSettings, schedule, "schedule")
-        MODEL_RULES["model.ema_decay"].check("model.ema_decay", ema_decay)
-        self.ema_decay = float(ema_decay)
+        hyper_parameters = {"generator": plain(generator), "discriminator": plain(discriminator)}
+        self.save_hyperparameters({**hyper_parameters, **parsed.to_config()}, logger=False)
+        self.optimizer_settings = parsed.optimizer
+        self.schedule_settings = parsed.schedule
+        self.ema_decay = float(parsed.ema_decay)
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
         # Non-finite losses: the step is skipped; after this many iterations in a row the run
         # stops with a checkpoint (0 turns the check, and its host synchronisation, off).
-        self.max_nonfinite_steps = max_nonfinite_steps
+        self.max_nonfinite_steps = parsed.max_nonfinite_steps
         # counted on the device the losses live on, read by the host only when a CPU makes that
         # free or one iteration later (a GPU's queue is never stalled by the check)
         self._skipped = torch.zeros((), dtype=torch.long)
@@ -195,11 +208,12 @@ class TranslationMethod(pl.LightningModule):
         # True between the first optimizer step of an iteration and its counter update: a
         # checkpoint taken then would not resume exactly (see IterationCheckpoint.on_exception).
         self.inside_iteration = False
-        self.channels_last = channels_last
-        self.compile_networks = compile
+        self.channels_last = parsed.channels_last
+        self.compile_networks = parsed.compile
         # run_pair's two halves in two threads on a CPU (model.parallel_directions: a method
         # with two independent halves sets it)
         self.parallel_directions = False
+        return parsed
 
     def add_weight_averages(self) -> None:
         """Exponential moving averages of the generators' weights (``model.ema_decay`` > 0), used

@@ -14,14 +14,17 @@ a resumed run draws what the uninterrupted one would have.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ugatit.errors import ConfigError, UserError
 from ugatit.nets.cut import PatchSampler
 from ugatit.registry import register_method
+from ugatit.rules import FLAG, POSITIVE_INT, WEIGHT, Number, OneOf
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -31,69 +34,106 @@ from ugatit.training.base import (
     plain,
 )
 from ugatit.training.discriminator_views import discriminator_view
-from ugatit.training.losses import discriminator_adv_loss, generator_adv_loss, l1, patch_nce_loss
-from ugatit.training.settings import ContrastiveLossSettings, NceSettings, parse_settings
+from ugatit.training.losses import (
+    GAN_MODES,
+    discriminator_adv_loss,
+    generator_adv_loss,
+    l1,
+    patch_nce_loss,
+)
+from ugatit.training.settings import (
+    MethodSettings,
+    OptimizerSettings,
+    ScheduleSettings,
+    Settings,
+    section,
+    setting,
+    store_defaults,
+)
 from ugatit.visualize import Visual
+
+
+class LayerIndices:
+    """The rule of ``model.nce.layers``: a non-empty list of generator layer indices."""
+
+    def describe(self) -> str:
+        return "a non-empty list of generator layer indices, e.g. [0,4,8,12,16]"
+
+    def check(self, key: str, value: Any, error: type[UserError] = ConfigError) -> None:
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value)
+        ):
+            raise error(f"{key}={value!r} is invalid: it must be {self.describe()}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastiveLoss(Settings):
+    """CUT's and FastCUT's loss terms. Defaults: CUT's paper."""
+
+    gan_mode: str = setting("lsgan", OneOf(GAN_MODES), "adversarial loss")
+    adv_weight: float = setting(1.0, WEIGHT, "adversarial term (lambda_GAN)")
+    nce_weight: float = setting(1.0, WEIGHT, "PatchNCE between input and output (lambda_NCE)")
+    nce_identity: bool = setting(True, FLAG, "also NCE(G(B), B), averaged with NCE(G(A), A)")
+    flip_equivariance: bool = setting(
+        False, FLAG, "FastCUT: flip the input at random and its output's features back"
+    )
+    d_loss_scale: float = setting(0.5, WEIGHT, "the discriminator's loss factor")
+
+
+@dataclasses.dataclass(frozen=True)
+class NceSettings(Settings):
+    """PatchNCE: which generator layers are compared, how many patches, temperature, F's width."""
+
+    layers: tuple[int, ...] = setting(
+        (0, 4, 8, 12, 16), LayerIndices(), "generator layers whose features are compared"
+    )
+    num_patches: int = setting(256, POSITIVE_INT, "patches sampled per layer")
+    temperature: float = setting(0.07, Number(low=0, low_open=True), "the NCE temperature")
+    mlp_channels: int = setting(256, POSITIVE_INT, "width of the patch sampler's MLPs")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastiveSettings(MethodSettings):
+    """CUT's and FastCUT's settings besides the networks; defaults: CUT's paper."""
+
+    loss: ContrastiveLoss = section(ContrastiveLoss, "loss weights")
+    nce: NceSettings = section(NceSettings, "PatchNCE")
+    optimizer: OptimizerSettings = section(OptimizerSettings, "Adam", lr=2e-4, weight_decay=0.0)
+    schedule: ScheduleSettings = section(
+        ScheduleSettings, "length and learning-rate decay", max_iterations=None, max_epochs=400
+    )
+
+
+store_defaults("cut", ContrastiveSettings())
 
 
 @register_method
 class ContrastiveTranslation(TranslationMethod):
-    """CUT (``loss.nce_identity=true``) and FastCUT (``flip_equivariance=true``, NCE weight 10)."""
+    """CUT (``loss.nce_identity=true``) and FastCUT (``flip_equivariance=true``, NCE weight 10);
+    the keywords besides the networks are :class:`ContrastiveSettings`."""
 
     directions = ("a2b",)
+    Settings = ContrastiveSettings
 
     def __init__(
-        self,
-        generator: Mapping[str, Any],
-        discriminator: Mapping[str, Any],
-        loss: Mapping[str, Any] | None = None,
-        nce: Mapping[str, Any] | None = None,
-        optimizer: Mapping[str, Any] | None = None,
-        schedule: Mapping[str, Any] | None = None,
-        seed: int = 0,
-        max_nonfinite_steps: int = 10,
-        channels_last: bool = False,
-        compile: bool = False,
-        ema_decay: float = 0.0,
-        discriminator_input: str = "image",
+        self, generator: Mapping[str, Any], discriminator: Mapping[str, Any], **settings: Any
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
-        loss, nce = plain(loss), plain(nce)
-        optimizer, schedule = plain(optimizer), plain(schedule)
-        self.setup_common(
-            {
-                "generator": generator,
-                "discriminator": discriminator,
-                "loss": loss,
-                "nce": nce,
-                "optimizer": optimizer,
-                "schedule": schedule,
-                "seed": seed,
-                "max_nonfinite_steps": max_nonfinite_steps,
-                "channels_last": channels_last,
-                "compile": compile,
-                "ema_decay": ema_decay,
-                "discriminator_input": discriminator_input,
-            },
-            optimizer,
-            schedule,
-            max_nonfinite_steps,
-            channels_last,
-            compile,
-            ema_decay,
-        )
-        self.loss_settings = parse_settings(ContrastiveLossSettings, loss, "loss")
-        self.nce_settings = parse_settings(NceSettings, nce, "nce")
+        s: ContrastiveSettings = self.setup_common(generator, discriminator, settings)
+        self.loss_settings = s.loss
+        self.nce_settings = s.nce
         self.generator_ab = build_generator(generator)
         self.discriminator_b: nn.Module = build_network(discriminator, "model.discriminator")
         # what the discriminator judges: the images (the paper) or their figure-ground maps
-        self.discriminator_view = discriminator_view(discriminator_input)
+        self.discriminator_view = discriminator_view(s.discriminator_input)
         # built from the feature shapes up front (the official code waits for the first batch)
         channels = self.generator_ab.feature_channels(self.nce_settings.layers)
         self.patch_sampler = PatchSampler(channels, self.nce_settings.mlp_channels)
         self.add_weight_averages()
-        self.sampling = torch.Generator().manual_seed(int(seed))  # patch positions, flips
+        self.sampling = torch.Generator().manual_seed(int(s.seed or 0))  # patch positions, flips
 
     # ------------------------------------------------------------------ declarations
     def optimizer_specs(self) -> list[OptimizerSpec]:

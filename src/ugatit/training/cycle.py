@@ -11,6 +11,7 @@ outputs are None are skipped, so the two methods differ only in networks, weight
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 from ugatit.errors import ConfigError
 from ugatit.nets.outputs import GeneratorOutput
 from ugatit.registry import register_method
-from ugatit.training.augment import diff_augment, parse_policy
+from ugatit.rules import COUNT, FLAG, WEIGHT, OneOf
+from ugatit.training.augment import PolicyRule, diff_augment, parse_policy
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -34,13 +36,14 @@ from ugatit.training.base import (
 from ugatit.training.discriminator_views import discriminator_view
 from ugatit.training.image_pool import ImagePool
 from ugatit.training.losses import (
+    GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
     generator_cam_loss,
     l1,
     reconstruction_l1,
 )
-from ugatit.training.settings import LossSettings, parse_settings
+from ugatit.training.settings import MethodSettings, Settings, section, setting, store_defaults
 from ugatit.visualize import Visual
 
 UPDATE_ORDERS = ("discriminator_first", "generator_first")
@@ -81,79 +84,93 @@ def split_outputs(output: NamedTuple, sizes: list[int]) -> list[Any]:
     return [type(output)(*(p[i] for p in parts)) for i in range(len(sizes))]
 
 
+@dataclasses.dataclass(frozen=True)
+class CycleLoss(Settings):
+    """The generator's and discriminators' loss terms; a weight of 0 skips the term (and its
+    forward passes). Defaults: U-GAT-IT's paper."""
+
+    gan_mode: str = setting("lsgan", OneOf(GAN_MODES), "adversarial loss")
+    adv_weight: float = setting(1.0, WEIGHT, "adversarial term")
+    cycle_weight: float = setting(10.0, WEIGHT, "A->B->A and B->A->B reconstruction (L1)")
+    identity_weight: float = setting(10.0, WEIGHT, "each generator on its own target domain (L1)")
+    cam_weight: float = setting(1000.0, WEIGHT, "the generators' CAM classifiers")
+    d_loss_scale: float = setting(1.0, WEIGHT, "the discriminators' loss factor")
+    cycle_colour: bool = setting(
+        True,
+        FLAG,
+        "false: cycle and identity compare per-image standardized channels (not in the papers: "
+        "the generator's instance norms hide each image's colours)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleSettings(MethodSettings):
+    """U-GAT-IT's and CycleGAN's settings besides the networks; defaults: U-GAT-IT's paper."""
+
+    loss: CycleLoss = section(CycleLoss, "loss weights")
+    pool_size: int = setting(0, COUNT, "fakes kept for the discriminators (0: off)")
+    update_order: str = setting(
+        "discriminator_first",
+        OneOf(
+            UPDATE_ORDERS,
+            why="discriminator_first: U-GAT-IT's official code; generator_first: CycleGAN's",
+        ),
+        "which network of an iteration is updated first",
+    )
+    batch_generator_calls: bool = setting(
+        True, FLAG, "reconstruction and identity passes of a generator in one call (same maths)"
+    )
+    batch_discriminator_calls: bool = setting(
+        True, FLAG, "real and fake images through a discriminator in one call (same maths)"
+    )
+    parallel_directions: bool = setting(
+        False, FLAG, "the two directions in two threads on a CPU (same maths, two half-steps)"
+    )
+    diff_augment: str | None = setting(
+        None, PolicyRule(), "DiffAugment of the discriminators' inputs (null: off)"
+    )
+
+
+# CycleGAN's paper and official code, where they differ from U-GAT-IT's (the defaults):
+# conf/model/cyclegan.yaml starts from these, and so do converted official checkpoints
+CYCLEGAN_PAPER: dict[str, Any] = {
+    "loss": {"identity_weight": 5.0, "cam_weight": 0.0, "d_loss_scale": 0.5},  # 0.5 * cycle
+    "optimizer": {"lr": 2e-4, "weight_decay": 0.0},
+    "schedule": {"max_iterations": None, "max_epochs": 200},  # 100 constant + 100 decaying
+    "pool_size": 50,
+    "update_order": "generator_first",  # G against D as it was, then D
+}
+
+store_defaults("ugatit", CycleSettings())
+store_defaults("cyclegan", CycleSettings.parse(CYCLEGAN_PAPER, "model"))
+
+
 @register_method
 class CycleTranslation(TranslationMethod):
     """Unpaired translation both ways with cycle consistency (U-GAT-IT, CycleGAN).
 
     ``generator`` and ``discriminator`` are Hydra configs (``_target_`` + arguments) built twice,
-    once per direction/domain, so a checkpoint alone is enough to rebuild the model.
+    once per direction/domain, so a checkpoint alone is enough to rebuild the model; the other
+    keywords are :class:`CycleSettings`.
     """
 
     directions = ("a2b", "b2a")
+    Settings = CycleSettings
 
     def __init__(
-        self,
-        generator: Mapping[str, Any],
-        discriminator: Mapping[str, Any],
-        loss: Mapping[str, Any] | None = None,
-        optimizer: Mapping[str, Any] | None = None,
-        schedule: Mapping[str, Any] | None = None,
-        pool_size: int = 0,
-        seed: int = 0,
-        max_nonfinite_steps: int = 10,
-        channels_last: bool = False,
-        compile: bool = False,
-        ema_decay: float = 0.0,
-        diff_augment: str | None = None,
-        discriminator_input: str = "image",
-        update_order: str = "discriminator_first",
-        batch_generator_calls: bool = True,
-        batch_discriminator_calls: bool = True,
-        parallel_directions: bool = False,
+        self, generator: Mapping[str, Any], discriminator: Mapping[str, Any], **settings: Any
     ) -> None:
         super().__init__()
         generator, discriminator = plain(generator), plain(discriminator)
-        loss, optimizer, schedule = plain(loss), plain(optimizer), plain(schedule)
-        if update_order not in UPDATE_ORDERS:
-            raise ConfigError(
-                f"model.update_order={update_order!r} is not an order; use discriminator_first "
-                "(U-GAT-IT's official code) or generator_first (CycleGAN's)."
-            )
-        self.setup_common(
-            {
-                "generator": generator,
-                "discriminator": discriminator,
-                "loss": loss,
-                "optimizer": optimizer,
-                "schedule": schedule,
-                "pool_size": pool_size,
-                "seed": seed,
-                "max_nonfinite_steps": max_nonfinite_steps,
-                "channels_last": channels_last,
-                "compile": compile,
-                "ema_decay": ema_decay,
-                "diff_augment": diff_augment,
-                "discriminator_input": discriminator_input,
-                "update_order": update_order,
-                "batch_generator_calls": batch_generator_calls,
-                "batch_discriminator_calls": batch_discriminator_calls,
-                "parallel_directions": parallel_directions,
-            },
-            optimizer,
-            schedule,
-            max_nonfinite_steps,
-            channels_last,
-            compile,
-            ema_decay,
-        )
-        self.loss_settings = parse_settings(LossSettings, loss, "loss")
-        self.update_order = update_order
-        self.batch_generator_calls = bool(batch_generator_calls)
-        self.batch_discriminator_calls = bool(batch_discriminator_calls)
+        s: CycleSettings = self.setup_common(generator, discriminator, settings)
+        self.loss_settings = s.loss
+        self.update_order = s.update_order
+        self.batch_generator_calls = s.batch_generator_calls
+        self.batch_discriminator_calls = s.batch_discriminator_calls
         # each discriminator's loss and each source domain's generator chain back-propagated on
         # its own, the two directions in two threads on a CPU (ugatit.training.two_threads)
-        self.parallel_directions = bool(parallel_directions)
-        if self.parallel_directions and diff_augment:
+        self.parallel_directions = s.parallel_directions
+        if self.parallel_directions and s.diff_augment:
             raise ConfigError(
                 "model.parallel_directions=true runs the two directions in two threads, which "
                 "would draw DiffAugment's random numbers in no fixed order; set "
@@ -166,11 +183,12 @@ class CycleTranslation(TranslationMethod):
         self.discriminator_b: nn.Module = build_network(discriminator, "model.discriminator")
         self.add_weight_averages()
         # DiffAugment of every discriminator input, real and fake, in both steps (off: ())
-        self.augment_policy = parse_policy(diff_augment)
+        self.augment_policy = parse_policy(s.diff_augment)
         # what the discriminators judge: the images (the papers) or their figure-ground maps
-        self.discriminator_view = discriminator_view(discriminator_input)
-        self.pool_a = ImagePool(pool_size, seed=seed)
-        self.pool_b = ImagePool(pool_size, seed=seed + 1)
+        self.discriminator_view = discriminator_view(s.discriminator_input)
+        seed = s.seed or 0
+        self.pool_a = ImagePool(s.pool_size, seed=seed)
+        self.pool_b = ImagePool(s.pool_size, seed=seed + 1)
 
     # ------------------------------------------------------------------ declarations
     def optimizer_specs(self) -> list[OptimizerSpec]:

@@ -15,6 +15,7 @@ from pytorch_lightning.loggers import WandbLogger
 from ugatit.checkpoints.files import AtomicCheckpointIO
 from ugatit.config_checks import check_train_config
 from ugatit.console import quiet_known_noise
+from ugatit.training.base import check_model_config
 from ugatit.training.callbacks import last_checkpoint_path
 from ugatit.training.interruptions import fit
 from ugatit.training.loggers import KeepWandbRunId, continue_wandb_run, keep_previous_csv_logs
@@ -39,6 +40,7 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     """Everything a run needs, built from the composed config."""
     quiet_known_noise()
     check_train_config(cfg)  # every value's type and range, before anything is built
+    check_model_config(cfg.model)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("flush_denormal") is not None:

@@ -28,20 +28,21 @@ from ugatit.evaluation.glyph_metric.classifier import (
     load_letter_classifier,
     load_style_classifier,
 )
+from ugatit.evaluation.per_image import reduce_values
 from ugatit.evaluation.shape_metric.foreground import geometry
 
 KEYS = ("joint", "style", "letter", "unchanged", "centroid_error")
 
 
-def score_translations(
+def per_image_scores(
     sources: Tensor,
     translations: Tensor,
     source_font: str,
     target_font: str,
     letters: LetterClassifier,
     style: StyleClassifier,
-) -> dict[str, float]:
-    """Scores of ``translations`` [N, 3, H, W] of ``sources`` (uint8, or floats in [-1, 1])."""
+) -> dict[str, Tensor]:
+    """One value per translation and key (NaN where it does not apply: no ink to measure)."""
     if len(sources) != len(translations) or len(sources) == 0:
         raise ValueError(
             f"need as many translations as sources (> 0), got {len(translations)} for "
@@ -56,23 +57,34 @@ def score_translations(
     source_centre, _, source_found = geometry(sources.cpu())
     fake_centre, _, fake_found = geometry(translations.cpu())
     both = source_found & fake_found
-    error = (
-        (fake_centre - source_centre).norm(dim=1)[both].mean().item() if both.any() else math.nan
-    )
+    nan = torch.full((len(verdicts),), math.nan)
     return {
-        "joint": float((in_target & kept).float().mean()),
-        "style": float(in_target.float().mean()),
-        "letter": float(kept.float().mean()),
-        "unchanged": sum(v == source_font for v in verdicts) / len(verdicts),
-        "centroid_error": error,
-        "n": len(verdicts),
+        "joint": (in_target & kept).float(),
+        "style": in_target.float(),
+        "letter": kept.float(),
+        "unchanged": torch.tensor([float(v == source_font) for v in verdicts]),
+        "centroid_error": torch.where(both, (fake_centre - source_centre).norm(dim=1), nan),
     }
+
+
+def score_translations(
+    sources: Tensor,
+    translations: Tensor,
+    source_font: str,
+    target_font: str,
+    letters: LetterClassifier,
+    style: StyleClassifier,
+) -> dict[str, float]:
+    """Scores of ``translations`` [N, 3, H, W] of ``sources`` (uint8, or floats in [-1, 1])."""
+    values = per_image_scores(sources, translations, source_font, target_font, letters, style)
+    return reduce_values(values)
 
 
 class GlyphJudge:
     """Scores translations of one built-in typeface pair; the classifiers are loaded (or trained)
     once, on first use."""
 
+    keys = KEYS  # per-image values, reduced to the scores
     prefix = "glyph"  # logged as val/glyph_<key>_<direction>
     headline = "joint"  # val/glyph_joint_mean: the sweep objective
     title = "glyph translation"
@@ -91,12 +103,18 @@ class GlyphJudge:
             self._style = load_style_classifier(self.data_root, self.pair)
         return self._letters, self._style
 
-    def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
+    def per_image(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, Tensor]:
         source, target = pair_indices(direction)
         letters, style = self.classifiers
-        return score_translations(
+        return per_image_scores(
             sources, translations, self.fonts[source], self.fonts[target], letters, style
         )
+
+    def reduce(self, values: Mapping[str, Tensor]) -> dict[str, float]:
+        return reduce_values(values)
+
+    def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
+        return self.reduce(self.per_image(direction, sources, translations))
 
     def summary(self, scores: Mapping[str, Mapping[str, float]]) -> str:
         return summary(scores)

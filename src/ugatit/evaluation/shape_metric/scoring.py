@@ -13,16 +13,49 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from ugatit.data.shapes import check_pair
 from ugatit.directions import pair_indices
+from ugatit.evaluation.per_image import reduce_values
 from ugatit.evaluation.shape_metric.classifier import ShapeClassifier, load_or_train
 from ugatit.evaluation.shape_metric.foreground import geometry
 
 KEYS = ("success", "unchanged", "empty", "centroid_error", "size_ratio")
+
+
+MEDIANS = ("size_ratio",)
+
+
+def per_image_scores(
+    sources: Tensor,
+    translations: Tensor,
+    source_kind: str,
+    target_kind: str,
+    classifier: ShapeClassifier,
+) -> dict[str, Tensor]:
+    """One value per translation and key (NaN where it does not apply: no shape to measure)."""
+    if len(sources) != len(translations) or len(sources) == 0:
+        raise ValueError(
+            f"need as many translations as sources (> 0), got {len(translations)} for "
+            f"{len(sources)}"
+        )
+    verdicts = classifier.predict(translations)
+    source_centre, source_area, source_found = geometry(sources.cpu())
+    fake_centre, fake_area, fake_found = geometry(translations.cpu())
+    both = source_found & fake_found
+    nan = torch.full((len(verdicts),), math.nan)
+    return {
+        "success": torch.tensor([float(v == target_kind) for v in verdicts]),
+        "unchanged": torch.tensor([float(v == source_kind) for v in verdicts]),
+        "empty": (~fake_found).float(),
+        "centroid_error": torch.where(both, (fake_centre - source_centre).norm(dim=1), nan),
+        "size_ratio": torch.where(both, fake_area / source_area.clamp_min(1e-12), nan),
+    }
 
 
 def score_translations(
@@ -33,34 +66,14 @@ def score_translations(
     classifier: ShapeClassifier,
 ) -> dict[str, float]:
     """Scores of ``translations`` [N, 3, H, W] of ``sources`` (uint8, or floats in [-1, 1])."""
-    if len(sources) != len(translations) or len(sources) == 0:
-        raise ValueError(
-            f"need as many translations as sources (> 0), got {len(translations)} for "
-            f"{len(sources)}"
-        )
-    verdicts = classifier.predict(translations)
-    source_centre, source_area, source_found = geometry(sources.cpu())
-    fake_centre, fake_area, fake_found = geometry(translations.cpu())
-    both = source_found & fake_found
-    n = len(verdicts)
-    if both.any():
-        error = (fake_centre - source_centre).norm(dim=1)[both].mean().item()
-        ratio = (fake_area[both] / source_area[both]).median().item()
-    else:
-        error = ratio = math.nan
-    return {
-        "success": sum(v == target_kind for v in verdicts) / n,
-        "unchanged": sum(v == source_kind for v in verdicts) / n,
-        "empty": float((~fake_found).float().mean()),
-        "centroid_error": error,
-        "size_ratio": ratio,
-        "n": n,
-    }
+    values = per_image_scores(sources, translations, source_kind, target_kind, classifier)
+    return reduce_values(values, MEDIANS)
 
 
 class ShapeJudge:
     """Scores translations of one built-in pair; the classifier is loaded (or trained) once."""
 
+    keys = KEYS  # per-image values, reduced to the scores
     prefix = "shape"  # logged as val/shape_<key>_<direction>
     headline = "success"  # val/shape_success_mean: the sweep objective
     title = "shape translation"
@@ -77,11 +90,17 @@ class ShapeJudge:
             self._classifier = load_or_train(self.data_root)
         return self._classifier
 
-    def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
+    def per_image(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, Tensor]:
         source, target = pair_indices(direction)
-        return score_translations(
+        return per_image_scores(
             sources, translations, self.kinds[source], self.kinds[target], self.classifier
         )
+
+    def reduce(self, values: Mapping[str, Tensor]) -> dict[str, float]:
+        return reduce_values(values, MEDIANS)
+
+    def score(self, direction: str, sources: Tensor, translations: Tensor) -> dict[str, float]:
+        return self.reduce(self.per_image(direction, sources, translations))
 
     def summary(self, scores: dict[str, dict[str, float]]) -> str:
         return summary(scores)

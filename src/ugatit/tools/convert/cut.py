@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ugatit.tools.convert.cyclegan import drop_running_stats
-from ugatit.tools.convert.paper_settings import CUT_TRAINING
 from ugatit.tools.convert.reading import (
     Conversion,
     ConversionError,
@@ -82,10 +81,11 @@ def cut_hparams(generator: Mapping[str, Any]) -> dict[str, Any]:
 
     The official NCE layers end at 16 (the fifth residual block); a generator with fewer than
     five blocks ends them at its last block instead."""
-    settings = copy.deepcopy(CUT_TRAINING)
+    settings: dict[str, Any] = {}  # the paper's: the defaults of ContrastiveSettings
     n_blocks = int(generator["n_blocks"])
     if n_blocks < 5:
-        settings["nce"]["layers"] = [0, 4, 8, 12, 11 + max(1, n_blocks)][: 4 + (n_blocks > 1)]
+        layers = [0, 4, 8, 12, 11 + max(1, n_blocks)][: 4 + (n_blocks > 1)]
+        settings["nce"] = {"layers": layers}
     return {
         "generator": dict(generator),
         "discriminator": {

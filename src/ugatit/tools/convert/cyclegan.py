@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ugatit.tools.convert.paper_settings import CYCLEGAN_TRAINING
 from ugatit.tools.convert.reading import (
     Conversion,
     ConversionError,
@@ -30,6 +29,7 @@ from ugatit.tools.convert.writing import (
     checkpoint_dict,
     save_atomic,
 )
+from ugatit.training.cycle import CYCLEGAN_PAPER
 
 CYCLEGAN_SOURCE = "cyclegan"
 
@@ -53,7 +53,7 @@ def cyclegan_hparams(generator: Mapping[str, Any]) -> dict[str, Any]:
             "ndf": 64,
             "n_layers": 3,
         },
-        **copy.deepcopy(CYCLEGAN_TRAINING),
+        **copy.deepcopy(CYCLEGAN_PAPER),
         "seed": SEED,
     }
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ugatit.tools.convert.paper_settings import UGATIT_TRAINING
 from ugatit.tools.convert.reading import (
     Conversion,
     ConversionError,
@@ -127,7 +126,8 @@ def infer_ugatit_discriminator(sd: StateDict, where: str) -> dict[str, Any]:
 def ugatit_hparams(
     generator: Mapping[str, Any], discriminator: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """CycleTranslation arguments: inferred networks plus the U-GAT-IT paper's settings."""
+    """CycleTranslation arguments: the inferred networks; every other setting is the U-GAT-IT
+    paper's (the defaults of ugatit.training.cycle.CycleSettings)."""
     return {
         "generator": dict(generator),
         "discriminator": {
@@ -135,7 +135,6 @@ def ugatit_hparams(
             **discriminator,
             "cam_weight": "raw",
         },
-        **copy.deepcopy(UGATIT_TRAINING),
         "seed": SEED,
     }
 
