@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ugatit.errors import ConfigError, UserError
 from ugatit.nets.cut import PatchSampler
 from ugatit.registry import register_method
-from ugatit.rules import FLAG, POSITIVE_INT, WEIGHT, Number, OneOf
+from ugatit.rules import FLAG, POSITIVE_INT, WEIGHT, Number
 from ugatit.training.base import (
     OptimizerSpec,
     Step,
@@ -35,13 +35,13 @@ from ugatit.training.base import (
 )
 from ugatit.training.discriminator_views import discriminator_view
 from ugatit.training.losses import (
-    GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
     l1,
     patch_nce_loss,
 )
 from ugatit.training.settings import (
+    AdversarialLoss,
     MethodSettings,
     OptimizerSettings,
     ScheduleSettings,
@@ -69,17 +69,14 @@ class LayerIndices:
 
 
 @dataclasses.dataclass(frozen=True)
-class ContrastiveLoss(Settings):
-    """CUT's and FastCUT's loss terms. Defaults: CUT's paper."""
+class ContrastiveLoss(AdversarialLoss):
+    """CUT's and FastCUT's loss terms (adv_weight is lambda_GAN). Defaults: CUT's paper."""
 
-    gan_mode: str = setting("lsgan", OneOf(GAN_MODES), "adversarial loss")
-    adv_weight: float = setting(1.0, WEIGHT, "adversarial term (lambda_GAN)")
     nce_weight: float = setting(1.0, WEIGHT, "PatchNCE between input and output (lambda_NCE)")
     nce_identity: bool = setting(True, FLAG, "also NCE(G(B), B), averaged with NCE(G(A), A)")
     flip_equivariance: bool = setting(
         False, FLAG, "FastCUT: flip the input at random and its output's features back"
     )
-    d_loss_scale: float = setting(0.5, WEIGHT, "the discriminator's loss factor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +95,7 @@ class NceSettings(Settings):
 class ContrastiveSettings(MethodSettings):
     """CUT's and FastCUT's settings besides the networks; defaults: CUT's paper."""
 
-    loss: ContrastiveLoss = section(ContrastiveLoss, "loss weights")
+    loss: ContrastiveLoss = section(ContrastiveLoss, "loss weights", d_loss_scale=0.5)
     nce: NceSettings = section(NceSettings, "PatchNCE")
     optimizer: OptimizerSettings = section(OptimizerSettings, "Adam", lr=2e-4, weight_decay=0.0)
     schedule: ScheduleSettings = section(

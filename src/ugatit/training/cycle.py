@@ -36,14 +36,19 @@ from ugatit.training.base import (
 from ugatit.training.discriminator_views import discriminator_view
 from ugatit.training.image_pool import ImagePool
 from ugatit.training.losses import (
-    GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
     generator_cam_loss,
     l1,
     reconstruction_l1,
 )
-from ugatit.training.settings import MethodSettings, Settings, section, setting, store_defaults
+from ugatit.training.settings import (
+    AdversarialLoss,
+    MethodSettings,
+    section,
+    setting,
+    store_defaults,
+)
 from ugatit.visualize import Visual
 
 UPDATE_ORDERS = ("discriminator_first", "generator_first")
@@ -85,16 +90,13 @@ def split_outputs(output: NamedTuple, sizes: list[int]) -> list[Any]:
 
 
 @dataclasses.dataclass(frozen=True)
-class CycleLoss(Settings):
-    """The generator's and discriminators' loss terms; a weight of 0 skips the term (and its
+class CycleLoss(AdversarialLoss):
+    """The generators' and discriminators' loss terms; a weight of 0 skips the term (and its
     forward passes). Defaults: U-GAT-IT's paper."""
 
-    gan_mode: str = setting("lsgan", OneOf(GAN_MODES), "adversarial loss")
-    adv_weight: float = setting(1.0, WEIGHT, "adversarial term")
     cycle_weight: float = setting(10.0, WEIGHT, "A->B->A and B->A->B reconstruction (L1)")
     identity_weight: float = setting(10.0, WEIGHT, "each generator on its own target domain (L1)")
     cam_weight: float = setting(1000.0, WEIGHT, "the generators' CAM classifiers")
-    d_loss_scale: float = setting(1.0, WEIGHT, "the discriminators' loss factor")
     cycle_colour: bool = setting(
         True,
         FLAG,

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from ugatit.errors import ConfigError
 from ugatit.rules import COUNT, FLAG, OPTIONAL_POSITIVE_INT, WEIGHT, Number, OneOf, Pair, Rule
 from ugatit.training.discriminator_views import VIEWS
+from ugatit.training.losses import GAN_MODES
 
 S = TypeVar("S", bound="Settings")
 
@@ -120,6 +121,15 @@ def describe(settings: Settings, where: str = "model") -> list[tuple[str, Any, s
 
 
 # ------------------------------------------------------------------------- shared sections
+@dataclasses.dataclass(frozen=True)
+class AdversarialLoss(Settings):
+    """The adversarial terms every method has; a method's loss block adds its own terms."""
+
+    gan_mode: str = setting("lsgan", OneOf(GAN_MODES), "adversarial loss")
+    adv_weight: float = setting(1.0, WEIGHT, "the generators' adversarial term")
+    d_loss_scale: float = setting(1.0, WEIGHT, "the discriminators' loss factor")
+
+
 LEARNING_RATE = Number(low=0, low_open=True)
 
 
@@ -210,6 +220,7 @@ def store_defaults(name: str, settings: Settings) -> None:
 
 
 __all__ = [
+    "AdversarialLoss",
     "MethodSettings",
     "OptimizerSettings",
     "ScheduleSettings",
